@@ -1,0 +1,1 @@
+"""Implementations of the ports: ``memory`` (reference) and ``system`` (clock, ids)."""

@@ -1,0 +1,108 @@
+"""Domain events: immutable facts, named in the past tense.
+
+Aggregates append events to ``pending_events`` when they change; the unit of
+work collects them on commit and the dispatcher hands them to subscribers.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from attrs import frozen
+
+from orderkit.money import Money
+
+__all__ = [
+    "DomainEvent",
+    "OrderAcknowledged",
+    "OrderCancelled",
+    "OrderCompleted",
+    "OrderDelivered",
+    "OrderEvent",
+    "OrderFulfilmentStarted",
+    "OrderHoldPlaced",
+    "OrderHoldReleased",
+    "OrderPlaced",
+    "OrderShipped",
+    "OrderTransitioned",
+]
+
+
+@frozen
+class DomainEvent:
+    """Base class of every event: when it happened."""
+
+    occurred_at: datetime
+
+
+@frozen
+class OrderEvent(DomainEvent):
+    """An event about one order."""
+
+    order_id: str
+
+
+@frozen
+class OrderPlaced(OrderEvent):
+    """An order was accepted."""
+
+    customer_id: str
+    total: Money
+
+
+@frozen
+class OrderAcknowledged(OrderEvent):
+    """The order was confirmed to the customer with a promised delivery date."""
+
+    promised_delivery: date
+
+
+@frozen
+class OrderHoldPlaced(OrderEvent):
+    """A hold now keeps the order from fulfilment."""
+
+    reason: str
+
+
+@frozen
+class OrderHoldReleased(OrderEvent):
+    """A hold was lifted."""
+
+    reason: str
+
+
+@frozen
+class OrderCancelled(OrderEvent):
+    """The order was cancelled before anything shipped."""
+
+    reason: str
+    previous_state: str
+
+
+@frozen
+class OrderFulfilmentStarted(OrderEvent):
+    """Fulfilment began: the order can no longer be held."""
+
+
+@frozen
+class OrderShipped(OrderEvent):
+    """Everything on the order has left the warehouse."""
+
+
+@frozen
+class OrderDelivered(OrderEvent):
+    """The carrier confirmed delivery."""
+
+
+@frozen
+class OrderCompleted(OrderEvent):
+    """The order is closed."""
+
+
+@frozen
+class OrderTransitioned(OrderEvent):
+    """A trigger of an extended lifecycle (one with no event class of its own) fired."""
+
+    trigger: str
+    source: str
+    dest: str

@@ -1,0 +1,195 @@
+"""The one error hierarchy of orderkit.
+
+Every error the library raises on purpose is an :class:`OrderkitError`. Errors
+caused by the caller's input are :class:`InvalidInput` (also a ``ValueError``)
+and carry the offending ``field`` and ``value`` so that a web layer can point
+at the form field; their message is written for a shop owner to read.
+
+This module sits at the bottom of the layers (``money.py`` needs it too); the
+domain package re-exports it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_MAX_SHOWN = 60
+
+
+def _show(value: object) -> str:
+    """A short ``repr`` of a rejected value, cut so that a huge payload cannot flood a log."""
+    text = repr(value)
+    if len(text) > _MAX_SHOWN:
+        text = text[: _MAX_SHOWN - 3] + "..."
+    return text
+
+
+class OrderkitError(Exception):
+    """Base class of every error orderkit raises on purpose."""
+
+
+class InvalidInput(OrderkitError, ValueError):
+    """The caller's input was rejected; nothing was stored, reserved, charged or sent.
+
+    ``field`` names the input field (a dotted path where known, such as
+    ``lines[1].quantity``) and ``value`` is the rejected value.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, value: Any = None) -> None:
+        self.reason = message
+        self.field = field
+        self.value = value
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        return f"{self.field}: {self.reason}" if self.field else self.reason
+
+    def at(self, path: str) -> InvalidInput:
+        """Prefix ``field`` with ``path`` (where the value sits in a payload); returns self."""
+        if path:
+            self.field = f"{path}.{self.field}" if self.field else path
+            self.args = (self._text(),)
+        return self
+
+
+class InvalidPayload(InvalidInput):
+    """An untrusted payload (JSON text) is malformed: bad JSON, a duplicate key."""
+
+
+class UnknownField(InvalidPayload):
+    """A payload carries a key that orderkit does not know (a typo or an injection attempt)."""
+
+
+class MissingField(InvalidPayload):
+    """A payload lacks a required key."""
+
+
+class WrongType(InvalidPayload):
+    """A payload value has the wrong JSON type (a number where text is expected, say)."""
+
+    def __init__(self, expected: str, value: Any, *, field: str | None = None) -> None:
+        super().__init__(
+            f"expected {expected}, got {type(value).__name__} {_show(value)}",
+            field=field,
+            value=value,
+        )
+
+
+class NonFiniteNumber(InvalidPayload):
+    """A payload contains NaN or Infinity, which JSON does not allow and money cannot be."""
+
+
+class InvalidMoney(InvalidInput):
+    """An amount of money could not be built: a float, NaN, or text that is not a number."""
+
+
+class UnknownCurrency(InvalidMoney):
+    """A currency code is not an active ISO 4217 currency."""
+
+
+class CurrencyMismatch(InvalidInput):
+    """Two amounts in different currencies were combined, or an order mixes currencies."""
+
+
+class InvalidQuantity(InvalidInput):
+    """A quantity is not a positive whole number within the allowed range."""
+
+
+class ValueTooLong(InvalidInput):
+    """A text field is longer than its documented limit."""
+
+
+class TooManyLines(InvalidInput):
+    """An order has more lines than the documented limit."""
+
+
+class DuplicateLineId(InvalidInput):
+    """Two lines of one order share a line id."""
+
+
+class CardNumberRejected(InvalidInput):
+    """Something that looks like a card number was passed where a gateway token belongs.
+
+    orderkit never accepts or stores card numbers; pass the token your payment
+    gateway's client-side library returned instead.
+    """
+
+
+class InvalidField(InvalidInput):
+    """A field's value is not acceptable (empty, malformed, out of range)."""
+
+
+class InvalidSettings(InvalidInput):
+    """A :class:`~orderkit.ShopSettings` value is not acceptable."""
+
+
+class InvalidTransition(OrderkitError):
+    """A lifecycle trigger is not allowed in the aggregate's current state; nothing changed."""
+
+    def __init__(self, aggregate: str, aggregate_id: str, state: str, trigger: str) -> None:
+        self.aggregate = aggregate
+        self.aggregate_id = aggregate_id
+        self.state = state
+        self.trigger = trigger
+        super().__init__(
+            f"{aggregate} {aggregate_id} is {state!r}: {trigger!r} is not allowed from there"
+        )
+
+
+class TransitionBlocked(InvalidTransition):
+    """A trigger is allowed from the current state, but a guard refused it; nothing changed."""
+
+    def __init__(
+        self, aggregate: str, aggregate_id: str, state: str, trigger: str, guard: str
+    ) -> None:
+        super().__init__(aggregate, aggregate_id, state, trigger)
+        self.guard = guard
+        self.args = (f"{aggregate} {aggregate_id} is {state!r}: {trigger!r} is blocked: {guard}",)
+
+
+class LifecycleDefinitionError(OrderkitError):
+    """A lifecycle definition is inconsistent (unknown or unreachable states, dead ends)."""
+
+
+class HoldError(OrderkitError):
+    """A hold could not be placed or released."""
+
+
+class NotFound(OrderkitError, LookupError):
+    """A looked-up aggregate does not exist."""
+
+
+class OrderNotFound(NotFound):
+    """No order has the given id."""
+
+    def __init__(self, order_id: str) -> None:
+        self.order_id = order_id
+        super().__init__(f"no order with id {order_id!r}")
+
+
+class ConcurrencyError(OrderkitError):
+    """An aggregate was saved from a stale version: someone else saved it first."""
+
+
+class IdempotencyConflict(OrderkitError):
+    """An idempotency key was reused for a different request."""
+
+    def __init__(self, key: str, existing_id: str) -> None:
+        self.key = key
+        self.existing_id = existing_id
+        super().__init__(
+            f"idempotency key {key!r} was already used for a different request "
+            f"(order {existing_id}); use a new key for a new order"
+        )
+
+
+class DuplicateKey(OrderkitError):
+    """A repository refused an insert because an id or idempotency key is already taken."""
+
+
+class UnsupportedStore(OrderkitError):
+    """A store URL names a backend that orderkit does not have (or whose extra is missing)."""
+
+
+class MissingExtra(OrderkitError, ImportError):
+    """A feature needs an optional dependency that is not installed; the message names the extra."""

@@ -1,0 +1,135 @@
+"""Ports: every outside thing the application layer talks to, as a ``typing.Protocol``.
+
+Implement these to plug orderkit into your own storage, messaging or clock;
+check an implementation with the contract suites in :mod:`orderkit.testing`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from types import TracebackType
+from typing import Protocol
+
+from attrs import field, frozen
+
+from orderkit.domain.events import DomainEvent
+from orderkit.domain.order import Order
+from orderkit.domain.values import ContactChannel
+
+__all__ = [
+    "Clock",
+    "IdSource",
+    "Notification",
+    "Notifier",
+    "OrderRepository",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+]
+
+
+class OrderRepository(Protocol):
+    """Orders as seen inside one unit of work.
+
+    Changes (``add``, ``save``) become visible to other units of work only when
+    the unit of work commits.
+    """
+
+    def add(self, order: Order) -> None:
+        """Stage a new order. Commit raises :class:`~orderkit.errors.DuplicateKey`
+        if its id or idempotency key is taken."""
+
+    def get(self, order_id: str) -> Order:
+        """The order with ``order_id``, as a private copy; raises :class:`OrderNotFound`."""
+        ...
+
+    def find_by_idempotency_key(self, key: str) -> Order | None:
+        """The order placed with ``key``, or None."""
+        ...
+
+    def list(
+        self,
+        *,
+        state: str | None = None,
+        customer_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Sequence[Order]:
+        """Orders matching the filters, oldest first (by ``placed_at``, then id), paged."""
+        ...
+
+    def save(self, order: Order) -> None:
+        """Stage changes to a loaded order. Commit raises
+        :class:`~orderkit.errors.ConcurrencyError` when someone else saved it since
+        it was loaded, and raises ``order.version`` by one when it succeeds."""
+
+
+class UnitOfWork(Protocol):
+    """One command's transaction: everything staged is committed together, or nothing.
+
+    Use as a context manager; leaving the block without :meth:`commit` rolls back.
+    """
+
+    @property
+    def orders(self) -> OrderRepository:
+        """The orders of this unit of work."""
+        ...
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> list[DomainEvent]:
+        """Apply every staged change atomically; return the events the touched
+        aggregates raised (and clear them from the aggregates)."""
+        ...
+
+    def rollback(self) -> None:
+        """Discard every staged change."""
+
+
+class UnitOfWorkFactory(Protocol):
+    """Makes a fresh unit of work per command."""
+
+    def __call__(self) -> UnitOfWork: ...
+
+
+@frozen
+class Notification:
+    """A message to a customer, ready to send on ``channel`` to ``recipient``."""
+
+    order_id: str
+    kind: str
+    channel: ContactChannel
+    recipient: str = field(repr=False)
+    subject: str
+    body: str = field(repr=False)
+    promised_delivery: date | None = None
+
+
+class Notifier(Protocol):
+    """Sends notifications (e-mail, SMS, ...). Called after commit, never inside a transaction."""
+
+    def send(self, notification: Notification) -> None:
+        """Deliver ``notification`` or raise."""
+
+
+class Clock(Protocol):
+    """The current time. The domain never reads a clock; the service asks this port."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware."""
+        ...
+
+
+class IdSource(Protocol):
+    """New unique ids."""
+
+    def new_id(self, kind: str) -> str:
+        """A new id for an aggregate of ``kind`` (such as ``"order"``)."""
+        ...

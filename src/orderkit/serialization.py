@@ -1,0 +1,290 @@
+"""One cattrs converter for every aggregate, value object, command and event.
+
+Two paths:
+
+* :func:`make_converter` builds the trusted converter used for storage and
+  the outbox. :func:`dumps` / :func:`loads` round-trip any orderkit object
+  through JSON text exactly; :func:`dumps_event` / :func:`loads_event` add a
+  ``"type"`` tag so events of every class share one stream.
+* :func:`loads_untrusted` structures JSON from outside (a web form, a webhook)
+  strictly. It rejects, each with its own :class:`~orderkit.errors.InvalidInput`
+  subclass naming the field path (``lines[2].quantity``):
+
+  - text that is not JSON, duplicate keys, payloads over :data:`MAX_PAYLOAD_BYTES`
+    (:class:`InvalidPayload`);
+  - keys orderkit does not know (:class:`UnknownField`) and missing ones
+    (:class:`MissingField`);
+  - a value of the wrong JSON type (:class:`WrongType`);
+  - NaN and Infinity (:class:`NonFiniteNumber`);
+  - numbers with a fraction or exponent where money is expected (:class:`InvalidMoney`:
+    send amounts as strings such as ``"9.99"``);
+  - negative, zero or too large quantities (:class:`InvalidQuantity`);
+  - text longer than its field's documented limit (:class:`ValueTooLong`);
+  - more than :data:`~orderkit.domain.values.MAX_LINES` lines (:class:`TooManyLines`);
+  - two lines with one line id (:class:`DuplicateLineId`);
+  - card numbers in place of a payment token (:class:`CardNumberRejected`).
+
+Stored documents use stdlib ``json`` with compact separators and sorted keys.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date, datetime, time
+from decimal import Decimal
+from enum import Enum
+from functools import cache
+from typing import Any, TypeVar
+
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.gen import make_dict_unstructure_fn, override
+
+from orderkit.domain.events import DomainEvent
+from orderkit.domain.order import Order
+from orderkit.domain.values import MAX_NOTE_LENGTH
+from orderkit.errors import (
+    InvalidInput,
+    InvalidMoney,
+    InvalidPayload,
+    MissingField,
+    NonFiniteNumber,
+    UnknownField,
+    ValueTooLong,
+    WrongType,
+)
+from orderkit.money import Money
+
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "dumps",
+    "dumps_event",
+    "loads",
+    "loads_event",
+    "loads_untrusted",
+    "make_converter",
+    "make_strict_converter",
+]
+
+T = TypeVar("T")
+
+MAX_PAYLOAD_BYTES = 256 * 1024
+"""Largest untrusted JSON payload accepted, in bytes (UTF-8)."""
+
+
+def _register_common(converter: cattrs.Converter) -> None:
+    converter.register_unstructure_hook(Decimal, str)
+    converter.register_unstructure_hook(datetime, datetime.isoformat)
+    converter.register_unstructure_hook(date, date.isoformat)
+    converter.register_unstructure_hook(time, time.isoformat)
+    converter.register_unstructure_hook(
+        Money, lambda money: {"amount": str(money.amount), "currency": money.currency}
+    )
+    converter.register_unstructure_hook_factory(
+        lambda t: cattrs.cols.is_set(t) and getattr(t, "__origin__", t) is frozenset,
+        lambda t: lambda values: sorted(converter.unstructure(v) for v in values),
+    )
+    converter.register_unstructure_hook(
+        Order,
+        make_dict_unstructure_fn(Order, converter, pending_events=override(omit=True)),
+    )
+
+
+def make_converter() -> cattrs.Converter:
+    """The trusted converter: exact round trips of every orderkit object to JSON-ready data."""
+    converter = cattrs.Converter()
+    _register_common(converter)
+    converter.register_structure_hook(Decimal, lambda value, _: Decimal(value))
+    converter.register_structure_hook(datetime, lambda value, _: datetime.fromisoformat(value))
+    converter.register_structure_hook(date, lambda value, _: date.fromisoformat(value))
+    converter.register_structure_hook(time, lambda value, _: time.fromisoformat(value))
+    converter.register_structure_hook(
+        Money, lambda value, _: Money(value["amount"], value["currency"])
+    )
+    return converter
+
+
+class _JsonFloat:
+    """A JSON number with a fraction or exponent, kept as text so no float is ever made."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _strict_text(value: object, _: object) -> str:
+    if not isinstance(value, str):
+        raise WrongType("text", value)
+    if len(value) > MAX_NOTE_LENGTH:
+        raise ValueTooLong(
+            f"is {len(value)} characters long; the limit is {MAX_NOTE_LENGTH}",
+            value=value[:20] + "...",
+        )
+    return value
+
+
+def _strict_int(value: object, _: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WrongType("a whole number", value)
+    return value
+
+
+def _strict_money(value: object, _: object) -> Money:
+    if not isinstance(value, dict):
+        raise WrongType('an object like {"amount": "9.99", "currency": "EUR"}', value)
+    extra = sorted(set(value) - {"amount", "currency"})
+    if extra:
+        raise UnknownField(f"unknown key(s) {extra}", value=extra)
+    if "amount" not in value or "currency" not in value:
+        raise MissingField("money needs both 'amount' and 'currency'", value=sorted(value))
+    amount, currency = value["amount"], value["currency"]
+    if isinstance(amount, _JsonFloat):
+        raise InvalidMoney(
+            'floats are not accepted for money; send the amount as a string such as "9.99"',
+            field="amount",
+            value=amount.text,
+        )
+    if isinstance(amount, bool) or not isinstance(amount, (str, int)):
+        raise WrongType("a decimal string", amount, field="amount")
+    if not isinstance(currency, str):
+        raise WrongType("a currency code", currency, field="currency")
+    return Money(amount, currency)
+
+
+def _strict_enum(cls: type[Enum]) -> Callable[[object, object], Enum]:
+    def structure(value: object, _: object) -> Enum:
+        if not isinstance(value, str):
+            raise WrongType("text", value)
+        try:
+            return cls(value)
+        except ValueError:
+            options = ", ".join(repr(member.value) for member in cls)
+            raise InvalidPayload(f"must be one of {options}", value=value) from None
+
+    return structure
+
+
+def make_strict_converter() -> cattrs.Converter:
+    """The converter for untrusted data: no coercion, no unknown keys, typed errors."""
+    converter = cattrs.Converter(forbid_extra_keys=True)
+    _register_common(converter)
+    converter.register_structure_hook(str, _strict_text)
+    converter.register_structure_hook(int, _strict_int)
+    converter.register_structure_hook(Money, _strict_money)
+    converter.register_structure_hook_factory(
+        lambda t: isinstance(t, type) and issubclass(t, Enum), _strict_enum
+    )
+    return converter
+
+
+_TRUSTED = make_converter()
+_STRICT = make_strict_converter()
+
+
+def dumps(obj: Any) -> str:
+    """JSON text of any orderkit object (compact, keys sorted)."""
+    return json.dumps(_TRUSTED.unstructure(obj), separators=(",", ":"), sort_keys=True)
+
+
+def loads(text: str | bytes, cls: type[T]) -> T:
+    """Rebuild a ``cls`` from :func:`dumps` output (trusted data: storage, the outbox)."""
+    return _TRUSTED.structure(json.loads(text), cls)
+
+
+def _event_classes() -> dict[str, type[DomainEvent]]:
+    found: dict[str, type[DomainEvent]] = {}
+    pending: list[type[DomainEvent]] = [DomainEvent]
+    while pending:
+        cls = pending.pop()
+        found[cls.__name__] = cls
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+@cache
+def _event_class(name: str) -> type[DomainEvent]:
+    return _event_classes()[name]
+
+
+def dumps_event(event: DomainEvent) -> str:
+    """JSON text of an event with its class name under ``"type"``."""
+    data = _TRUSTED.unstructure(event)
+    data["type"] = type(event).__name__
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+def loads_event(text: str | bytes) -> DomainEvent:
+    """Rebuild an event written by :func:`dumps_event` (subclasses defined by users too)."""
+    data = json.loads(text)
+    return _TRUSTED.structure(data, _event_class(data.pop("type")))
+
+
+def _reject_constant(name: str) -> None:
+    raise NonFiniteNumber(f"{name} is not a number orderkit accepts", value=name)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise InvalidPayload("key appears twice in one object", field=key, value=key)
+        result[key] = value
+    return result
+
+
+def _path_of(error: BaseException) -> tuple[BaseException, str]:
+    """Descend a cattrs exception group to its first leaf; return it with its field path."""
+    path = ""
+    while isinstance(error, (ClassValidationError, IterableValidationError)):
+        with_notes, without = error.group_exceptions()
+        if with_notes:
+            error, note = with_notes[0]
+            name = getattr(note, "name", None)
+            path += f".{name}" if name is not None else f"[{getattr(note, 'index', '?')}]"
+        else:
+            error = without[0]
+    return error, path.lstrip(".")
+
+
+def loads_untrusted(text: str | bytes, cls: type[T]) -> T:
+    """Parse untrusted JSON into a ``cls`` (a command such as :class:`PlaceOrder`), strictly.
+
+    Raises an :class:`~orderkit.errors.InvalidInput` subclass naming the field
+    path and value; see the module docstring for the full list.
+    """
+    size = len(text.encode() if isinstance(text, str) else text)
+    if size > MAX_PAYLOAD_BYTES:
+        raise InvalidPayload(f"payload is {size} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    try:
+        data = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_JsonFloat,
+            object_pairs_hook=_no_duplicate_keys,
+        )
+    except (ValueError, RecursionError) as error:
+        if isinstance(error, InvalidInput):
+            raise
+        raise InvalidPayload(f"not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise WrongType("a JSON object", data)
+    try:
+        return _STRICT.structure(data, cls)
+    except (ClassValidationError, IterableValidationError, InvalidInput) as group:
+        leaf, path = _path_of(group)
+        if isinstance(leaf, ForbiddenExtraKeysError):
+            extra = sorted(leaf.extra_fields)
+            where = f"{path}." if path else ""
+            raise UnknownField(
+                f"unknown key(s) {extra}", field=f"{where}{extra[0]}", value=extra
+            ) from None
+        if isinstance(leaf, KeyError):
+            raise MissingField("is required", field=path or str(leaf), value=None) from None
+        if isinstance(leaf, InvalidInput):
+            raise leaf.at(path) from None
+        raise InvalidPayload(f"{type(leaf).__name__}: {leaf}", field=path or None) from None

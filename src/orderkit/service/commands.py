@@ -1,0 +1,97 @@
+"""Commands: what a caller asks the shop to do. Frozen, validated when built."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from attrs import Attribute, evolve, field, frozen
+
+from orderkit.domain.order import _lines, check_order_lines
+from orderkit.domain.values import (
+    MAX_ID_LENGTH,
+    Address,
+    Customer,
+    LineItem,
+    SalesChannel,
+    check_payment_token,
+    check_text,
+)
+from orderkit.errors import InvalidField
+from orderkit.money import Money
+from orderkit.serialization import dumps, loads_untrusted
+
+__all__ = ["PlaceOrder"]
+
+
+def _token(_instance: object, _attribute: Attribute[Any], value: object) -> None:
+    check_payment_token(value)
+
+
+def _key(_instance: object, attribute: Attribute[Any], value: object) -> None:
+    if value is not None:
+        check_text(value, field=attribute.name, limit=MAX_ID_LENGTH)
+
+
+def _is(kind: type) -> Any:
+    def check(_instance: object, attribute: Attribute[Any], value: object) -> None:
+        if not isinstance(value, kind):
+            raise InvalidField(f"must be a {kind.__name__}", field=attribute.name, value=value)
+
+    return check
+
+
+@frozen
+class PlaceOrder:
+    """Place a new order (stage 1).
+
+    The order's currency is its lines' currency; every amount must be in it.
+    ``shipping_charge`` defaults to zero. ``payment_token`` is the token your
+    payment gateway returned, never a card number. With an ``idempotency_key``,
+    repeating the same request returns the first order instead of placing a
+    second one, and reusing the key for a different request raises
+    :class:`~orderkit.errors.IdempotencyConflict`.
+
+    Build it in Python, or from untrusted JSON with :meth:`from_json`.
+    """
+
+    customer: Customer = field(validator=_is(Customer))
+    shipping_address: Address = field(validator=_is(Address))
+    lines: tuple[LineItem, ...] = field(converter=_lines)
+    payment_token: str = field(validator=_token, repr=False)
+    channel: SalesChannel = field(default=SalesChannel.WEB, converter=SalesChannel)
+    shipping_charge: Money | None = None
+    idempotency_key: str | None = field(default=None, validator=_key)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.lines:
+            raise InvalidField("an order needs at least one line", field="lines", value=[])
+        check_order_lines(self.lines, self.currency, self.shipping)
+
+    @property
+    def currency(self) -> str:
+        """The order's currency: that of its first line's unit price."""
+        first = self.lines[0]
+        if not isinstance(first, LineItem):
+            raise InvalidField("must be a LineItem", field="lines[0]", value=first)
+        return first.unit_price.currency
+
+    @property
+    def shipping(self) -> Money:
+        """The shipping charge, zero when none was given."""
+        return (
+            self.shipping_charge if self.shipping_charge is not None else Money.zero(self.currency)
+        )
+
+    def fingerprint(self) -> str:
+        """A digest of the request without its idempotency key: equal requests, equal digests."""
+        canonical = evolve(self, idempotency_key=None, shipping_charge=self.shipping)
+        return hashlib.sha256(dumps(canonical).encode()).hexdigest()
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> PlaceOrder:
+        """Build from untrusted JSON (a web form), strictly.
+
+        Raises as :func:`~orderkit.serialization.loads_untrusted` does.
+        """
+        return loads_untrusted(text, cls)

@@ -1,0 +1,168 @@
+"""The order service: placement (stage 1), acknowledgement (stage 2), holds, cancellation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from orderkit.domain.order import Order
+from orderkit.errors import (
+    ConcurrencyError,
+    CurrencyMismatch,
+    DuplicateKey,
+    IdempotencyConflict,
+    InvalidField,
+)
+from orderkit.ports import Clock, IdSource, UnitOfWork, UnitOfWorkFactory
+from orderkit.service.commands import PlaceOrder
+from orderkit.service.dispatch import Dispatcher
+from orderkit.service.settings import ShopSettings
+
+__all__ = ["OrderService"]
+
+Change = Callable[[Order, datetime], None]
+
+
+class OrderService:
+    """Commands and queries on orders. Reach it as ``shop.orders``.
+
+    Every command is one unit of work. Events are dispatched after commit. A
+    command that loses a race with another writer of the same order is re-run
+    from a fresh load up to ``settings.concurrency_retries`` times.
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        clock: Clock,
+        ids: IdSource,
+        settings: ShopSettings,
+        dispatcher: Dispatcher,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._settings = settings
+        self._dispatcher = dispatcher
+        self._lifecycle = settings.order_lifecycle.build()
+
+    def place(self, command: PlaceOrder) -> Order:
+        """Place an order; with an idempotency key, at most once.
+
+        Raises :class:`CurrencyMismatch` when the order is not in the shop's
+        currency and :class:`IdempotencyConflict` when the key was used for a
+        different request. An equal request with a used key returns the order
+        placed the first time (as it is now) and changes nothing.
+        """
+        if not isinstance(command, PlaceOrder):
+            raise InvalidField("must be a PlaceOrder command", field="command", value=command)
+        if command.currency != self._settings.currency:
+            raise CurrencyMismatch(
+                f"orders in this shop are in {self._settings.currency}",
+                field="currency",
+                value=command.currency,
+            )
+        key = command.idempotency_key
+        fingerprint = command.fingerprint() if key is not None else None
+
+        def work(uow: UnitOfWork, now: datetime) -> Order:
+            if key is not None:
+                existing = uow.orders.find_by_idempotency_key(key)
+                if existing is not None:
+                    if existing.request_fingerprint != fingerprint:
+                        raise IdempotencyConflict(key, existing.id)
+                    return existing
+            order = Order.place(
+                order_id=self._ids.new_id("order"),
+                customer=command.customer,
+                shipping_address=command.shipping_address,
+                channel=command.channel,
+                currency=command.currency,
+                lines=command.lines,
+                shipping_charge=command.shipping,
+                payment_token=command.payment_token,
+                placed_at=now,
+                idempotency_key=key,
+                request_fingerprint=fingerprint,
+            )
+            uow.orders.add(order)
+            return order
+
+        # a concurrent request may claim the key first: the next round returns its order
+        return self._run(work, retry_on=DuplicateKey if key is not None else None)
+
+    def acknowledge(self, order_id: str) -> Order:
+        """Confirm the order to the customer with a promised delivery date.
+
+        The date comes from ``settings.delivery``; the confirmation is sent on
+        the customer's preferred channel after commit.
+        """
+
+        def change(order: Order, now: datetime) -> None:
+            promised = self._settings.delivery.promise(order.placed_at)
+            order.acknowledge(promised, now, self._lifecycle)
+
+        return self._change(order_id, change)
+
+    def hold(self, order_id: str, reason: str, note: str = "") -> Order:
+        """Hold the order for ``reason`` (such as ``"manual_review"``); fulfilment waits."""
+        return self._change(
+            order_id, lambda order, now: order.hold(reason, now, note, self._lifecycle)
+        )
+
+    def release(self, order_id: str, reason: str) -> Order:
+        """Lift the hold placed for ``reason``."""
+        return self._change(order_id, lambda order, now: order.release(reason, now))
+
+    def cancel(self, order_id: str, reason: str) -> Order:
+        """Cancel the order before fulfilment has shipped anything; ``reason`` is recorded."""
+        return self._change(order_id, lambda order, now: order.cancel(reason, now, self._lifecycle))
+
+    def transition(self, order_id: str, trigger: str) -> Order:
+        """Fire any trigger of the shop's order lifecycle (for triggers your extension adds)."""
+        return self._change(order_id, lambda order, now: order.fire(trigger, now, self._lifecycle))
+
+    def get(self, order_id: str) -> Order:
+        """The order with ``order_id``; raises :class:`~orderkit.errors.OrderNotFound`."""
+        with self._uow() as uow:
+            return uow.orders.get(order_id)
+
+    def list(
+        self,
+        *,
+        state: str | None = None,
+        customer_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Sequence[Order]:
+        """Orders by state and/or customer, oldest first, ``limit`` (1 to 1000) at a time."""
+        with self._uow() as uow:
+            return uow.orders.list(state=state, customer_id=customer_id, limit=limit, offset=offset)
+
+    def _change(self, order_id: str, change: Change) -> Order:
+        def work(uow: UnitOfWork, now: datetime) -> Order:
+            order = uow.orders.get(order_id)
+            change(order, now)
+            uow.orders.save(order)
+            return order
+
+        return self._run(work, retry_on=ConcurrencyError)
+
+    def _run(
+        self, work: Callable[[UnitOfWork, datetime], Order], *, retry_on: type[Exception] | None
+    ) -> Order:
+        """Run ``work`` in a unit of work and commit; re-run it from scratch on ``retry_on``."""
+        for attempt in range(self._settings.concurrency_retries + 1):
+            with self._uow() as uow:
+                order = work(uow, self._clock.now())
+                try:
+                    events = uow.commit()
+                except Exception as error:
+                    last = attempt == self._settings.concurrency_retries
+                    if retry_on is None or not isinstance(error, retry_on) or last:
+                        raise
+                    continue
+            self._dispatcher.dispatch(events)
+            return order
+        raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,56 @@
+"""Shop-wide policies, set once when the shop is opened."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attrs import Attribute, field, frozen
+
+from orderkit.domain.calendar import DeliveryPromise
+from orderkit.domain.lifecycle import LifecycleDefinition
+from orderkit.domain.order import ORDER_LIFECYCLE
+from orderkit.domain.values import MAX_TEXT_LENGTH, check_text
+from orderkit.errors import InvalidSettings
+from orderkit.money import minor_unit
+
+__all__ = ["ShopSettings"]
+
+
+def _currency(_instance: object, attribute: Attribute[Any], value: str) -> None:
+    minor_unit(value)
+
+
+def _retries(_instance: object, attribute: Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise InvalidSettings(
+            "must be a whole number from 0 to 100", field=attribute.name, value=value
+        )
+
+
+def _name(_instance: object, attribute: Attribute[Any], value: object) -> None:
+    check_text(value, field=attribute.name, limit=MAX_TEXT_LENGTH)
+
+
+def _lifecycle(_instance: object, attribute: Attribute[Any], value: LifecycleDefinition) -> None:
+    value.build()  # validate now, not at the first order
+
+
+@frozen
+class ShopSettings:
+    """The policies of one shop.
+
+    * ``currency``: the ISO 4217 currency orders are placed in.
+    * ``delivery``: how the promised delivery date is computed (handling days,
+      cut-off, transit days, time zone, business calendar).
+    * ``order_lifecycle``: the order state graph; extend :data:`ORDER_LIFECYCLE`
+      to add states, transitions or guards.
+    * ``concurrency_retries``: how often a command is re-run from a fresh load
+      when another writer saved the same order first.
+    * ``shop_name``: used in customer notifications.
+    """
+
+    currency: str = field(default="EUR", validator=_currency)
+    delivery: DeliveryPromise = field(factory=DeliveryPromise)
+    order_lifecycle: LifecycleDefinition = field(default=ORDER_LIFECYCLE, validator=_lifecycle)
+    concurrency_retries: int = field(default=3, validator=_retries)
+    shop_name: str = field(default="Our shop", validator=_name)

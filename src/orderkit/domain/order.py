@@ -23,6 +23,7 @@ from orderkit.domain.events import (
     OrderCancelled,
     OrderCompleted,
     OrderDelivered,
+    OrderEvent,
     OrderFulfilmentStarted,
     OrderHoldPlaced,
     OrderHoldReleased,
@@ -103,6 +104,13 @@ ORDER_LIFECYCLE = LifecycleDefinition(
 """The default order graph. Extend it with :meth:`LifecycleDefinition.extend`."""
 
 _DEFAULT = ORDER_LIFECYCLE.build()
+_NEEDS_ARGUMENTS = frozenset({"acknowledge", "cancel"})
+_SIMPLE_EVENTS: dict[str, type[OrderEvent]] = {
+    "start_fulfilment": OrderFulfilmentStarted,
+    "mark_shipped": OrderShipped,
+    "mark_delivered": OrderDelivered,
+    "complete": OrderCompleted,
+}
 
 
 @frozen
@@ -263,19 +271,19 @@ class Order:
 
     def start_fulfilment(self, at: datetime, lifecycle: Lifecycle = _DEFAULT) -> None:
         """Begin fulfilment; blocked while the order is on hold."""
-        self._fire(lifecycle, "start_fulfilment", OrderFulfilmentStarted(at, self.id))
+        self.fire("start_fulfilment", at, lifecycle)
 
     def mark_shipped(self, at: datetime, lifecycle: Lifecycle = _DEFAULT) -> None:
         """Record that everything on the order has shipped."""
-        self._fire(lifecycle, "mark_shipped", OrderShipped(at, self.id))
+        self.fire("mark_shipped", at, lifecycle)
 
     def mark_delivered(self, at: datetime, lifecycle: Lifecycle = _DEFAULT) -> None:
         """Record delivery."""
-        self._fire(lifecycle, "mark_delivered", OrderDelivered(at, self.id))
+        self.fire("mark_delivered", at, lifecycle)
 
     def complete(self, at: datetime, lifecycle: Lifecycle = _DEFAULT) -> None:
         """Close a delivered order."""
-        self._fire(lifecycle, "complete", OrderCompleted(at, self.id))
+        self.fire("complete", at, lifecycle)
 
     def cancel(self, reason: str, at: datetime, lifecycle: Lifecycle = _DEFAULT) -> None:
         """Cancel before anything has shipped; the reason is recorded on the order."""
@@ -285,14 +293,25 @@ class Order:
         self.cancellation_reason = reason
 
     def fire(self, trigger: str, at: datetime, lifecycle: Lifecycle = _DEFAULT) -> None:
-        """Fire any trigger of ``lifecycle``: for triggers that an extended lifecycle adds.
+        """Fire a trigger that needs no arguments, including those an extended lifecycle adds.
 
-        Appends :class:`OrderTransitioned`. Prefer the typed methods for the
-        default triggers; they record more (a reason, a promised date).
+        The default triggers append their own event (``mark_shipped`` appends
+        :class:`OrderShipped`); others append :class:`OrderTransitioned`.
+        ``acknowledge`` and ``cancel`` need arguments: call those methods instead.
         """
+        if trigger in _NEEDS_ARGUMENTS:
+            raise InvalidField(
+                f"needs arguments; call order.{trigger}(...) instead",
+                field="trigger",
+                value=trigger,
+            )
         source = self.state
         lifecycle.fire(self, trigger)
-        self.pending_events.append(OrderTransitioned(at, self.id, trigger, source, self.state))
+        event_class = _SIMPLE_EVENTS.get(trigger)
+        if event_class is not None:
+            self.pending_events.append(event_class(at, self.id))
+        else:
+            self.pending_events.append(OrderTransitioned(at, self.id, trigger, source, self.state))
 
     def hold(
         self, reason: str, at: datetime, note: str = "", lifecycle: Lifecycle = _DEFAULT

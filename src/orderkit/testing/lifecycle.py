@@ -1,0 +1,199 @@
+"""A hypothesis state machine that checks the order lifecycle through a shop.
+
+It places orders and fires every command of the default order lifecycle in
+random order, against a plain-Python model of the graph written out by hand
+(not derived from :data:`~orderkit.ORDER_LIFECYCLE`, so it checks it). After
+each step it asserts:
+
+* the state is always one the definition has, and equals the model's;
+* an allowed command succeeds and raises the stored ``version`` by exactly one;
+* an illegal command raises :class:`~orderkit.InvalidTransition` (or
+  :class:`~orderkit.HoldError` for holds) and changes nothing: the stored order
+  is identical, and the in-memory aggregate equals, field by field, its copy
+  from before the attempt;
+* acknowledging sends exactly one confirmation with the promised date.
+
+Run it against your own storage by overriding :meth:`OrderLifecycleMachine.make_shop`::
+
+    class MyShopLifecycle(OrderLifecycleMachine):
+        def make_shop(self) -> Shop:
+            return Shop.open("memory://", clock=ManualClock(), ids=SequentialIds())
+
+    TestMyShopLifecycle = MyShopLifecycle.TestCase
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import attrs
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
+
+from orderkit.adapters.memory import ManualClock, MemoryNotifier, SequentialIds
+from orderkit.domain.order import ORDER_LIFECYCLE, Order
+from orderkit.errors import HoldError, InvalidTransition
+from orderkit.serialization import dumps
+from orderkit.service.commands import PlaceOrder
+from orderkit.shop import Shop
+from orderkit.testing.strategies import place_order_commands
+
+__all__ = ["EXPECTED_GRAPH", "OrderLifecycleMachine"]
+
+EXPECTED_GRAPH: dict[str, dict[str, str]] = {
+    "acknowledge": {"placed": "acknowledged"},
+    "start_fulfilment": {"acknowledged": "fulfilling"},
+    "mark_shipped": {"fulfilling": "shipped"},
+    "mark_delivered": {"shipped": "delivered"},
+    "complete": {"delivered": "completed"},
+    "cancel": {"placed": "cancelled", "acknowledged": "cancelled", "fulfilling": "cancelled"},
+}
+"""The default order graph, written out by hand: trigger -> {source: destination}."""
+
+_HOLDABLE = frozenset({"placed", "acknowledged"})
+_REASONS = st.sampled_from(["manual_review", "payment_problem", "address_check"])
+_TRIGGERS = st.sampled_from(sorted(EXPECTED_GRAPH))
+
+
+def _fields(order: Order) -> dict[str, Any]:
+    snapshot = attrs.asdict(order, recurse=False)
+    snapshot["pending_events"] = list(order.pending_events)
+    return snapshot
+
+
+class OrderLifecycleMachine(RuleBasedStateMachine):
+    """Random walks over the order lifecycle; see the module docstring for what is checked."""
+
+    orders = Bundle("orders")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shop = self.make_shop()
+        self.model_state: dict[str, str] = {}
+        self.model_holds: dict[str, set[str]] = {}
+        self.versions: dict[str, int] = {}
+        self.states = frozenset(ORDER_LIFECYCLE.states)
+
+    def make_shop(self) -> Shop:
+        """The shop under test; override to test another store."""
+        return Shop.open("memory://", clock=ManualClock(), ids=SequentialIds())
+
+    def _advance(self) -> None:
+        clock = self.shop.clock
+        if isinstance(clock, ManualClock):
+            clock.advance(timedelta(minutes=17))
+
+    @rule(target=orders, command=place_order_commands(max_lines=3))
+    def place(self, command: PlaceOrder) -> str:
+        order = self.shop.orders.place(attrs.evolve(command, idempotency_key=None))
+        assert order.state == "placed"
+        assert order.version == 1
+        self.model_state[order.id] = "placed"
+        self.model_holds[order.id] = set()
+        self.versions[order.id] = 1
+        return order.id
+
+    def _expect(self, order_id: str, allowed: bool, command: Callable[[], Order],
+                error: type[Exception]) -> Order | None:
+        before = dumps(self.shop.orders.get(order_id))
+        self._advance()
+        if allowed:
+            order = command()
+            self.versions[order_id] += 1
+            assert order.version == self.versions[order_id]
+        assert not self.shop.events.failures, self.shop.events.failures
+            return order
+        try:
+            command()
+        except error:
+            pass
+        else:
+            raise AssertionError(f"expected {error.__name__} for order {order_id}")
+        after = self.shop.orders.get(order_id)
+        assert dumps(after) == before, "a refused command changed the stored order"
+        assert after.version == self.versions[order_id]
+        return None
+
+    @rule(order_id=orders, trigger=_TRIGGERS, reason=_REASONS)
+    def fire(self, order_id: str, trigger: str, reason: str) -> None:
+        state = self.model_state[order_id]
+        target = EXPECTED_GRAPH[trigger].get(state)
+        allowed = target is not None
+        if trigger == "start_fulfilment" and self.model_holds[order_id]:
+            allowed = False
+        service = self.shop.orders
+        commands: dict[str, Callable[[], Order]] = {
+            "acknowledge": lambda: service.acknowledge(order_id),
+            "cancel": lambda: service.cancel(order_id, f"test: {reason}"),
+        }
+        command = commands.get(trigger, lambda: service.transition(order_id, trigger))
+        sent_before = self._sent(order_id)
+        order = self._expect(order_id, allowed, command, InvalidTransition)
+        if order is not None:
+            assert target is not None
+            self.model_state[order_id] = target
+            assert order.state == target
+            if trigger == "acknowledge":
+                sent = self._sent(order_id)
+                assert sent == sent_before + 1
+                assert order.promised_delivery is not None
+            if trigger == "cancel":
+                assert order.cancellation_reason == f"test: {reason}"
+
+    def _sent(self, order_id: str) -> int:
+        notifier = self.shop.notifier
+        if isinstance(notifier, MemoryNotifier):
+            return len(notifier.for_order(order_id))
+        return 0
+
+    @rule(order_id=orders, reason=_REASONS)
+    def hold(self, order_id: str, reason: str) -> None:
+        holds = self.model_holds[order_id]
+        allowed = self.model_state[order_id] in _HOLDABLE and reason not in holds
+        if self._expect(
+            order_id, allowed, lambda: self.shop.orders.hold(order_id, reason), HoldError
+        ):
+            holds.add(reason)
+
+    @rule(order_id=orders, reason=_REASONS)
+    def release(self, order_id: str, reason: str) -> None:
+        holds = self.model_holds[order_id]
+        if self._expect(
+            order_id, reason in holds, lambda: self.shop.orders.release(order_id, reason),
+            HoldError,
+        ):
+            holds.discard(reason)
+
+    @rule(order_id=orders, trigger=_TRIGGERS)
+    def illegal_trigger_leaves_aggregate_untouched(self, order_id: str, trigger: str) -> None:
+        """On the aggregate itself: a refused trigger leaves every field as it was."""
+        order = self.shop.orders.get(order_id)
+        state = self.model_state[order_id]
+        blocked = trigger == "start_fulfilment" and bool(self.model_holds[order_id])
+        if state in EXPECTED_GRAPH[trigger] and not blocked:
+            return
+        before = _fields(order)
+        now = self.shop.clock.now()
+        attempts: dict[str, Callable[[], None]] = {
+            "acknowledge": lambda: order.acknowledge(order.placed_at.date(), now),
+            "cancel": lambda: order.cancel("test", now),
+        }
+        attempt = attempts.get(trigger, lambda: order.fire(trigger, now))
+        try:
+            attempt()
+        except InvalidTransition:
+            pass
+        else:
+            raise AssertionError(f"{trigger} from {state} should have been refused")
+        assert _fields(order) == before
+
+    @invariant()
+    def states_match_the_model(self) -> None:
+        for order_id, expected in self.model_state.items():
+            order = self.shop.orders.get(order_id)
+            assert order.state in self.states
+            assert order.state == expected
+            assert {hold.reason for hold in order.holds} == self.model_holds[order_id]
+            assert order.version == self.versions[order_id]

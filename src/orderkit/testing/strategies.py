@@ -1,0 +1,154 @@
+"""Hypothesis strategies for orderkit's values, commands and orders.
+
+Use them in your own property tests::
+
+    from hypothesis import given
+    from orderkit.testing import strategies as oks
+
+    @given(oks.place_order_commands())
+    def test_my_checkout(command): ...
+
+Needs ``hypothesis`` (the ``test`` extra).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from hypothesis import strategies as st
+
+from orderkit._currencies import MINOR_UNITS
+from orderkit.domain.order import Order
+from orderkit.domain.values import (
+    MAX_QUANTITY,
+    Address,
+    ContactChannel,
+    Customer,
+    LineItem,
+    SalesChannel,
+)
+from orderkit.money import Money
+from orderkit.service.commands import PlaceOrder
+
+__all__ = [
+    "addresses",
+    "currencies",
+    "customers",
+    "line_items",
+    "money",
+    "orders",
+    "place_order_commands",
+]
+
+_ID = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=16)
+_NAME = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=40
+).filter(str.strip)
+
+
+def currencies(exponents: tuple[int, ...] | None = None) -> st.SearchStrategy[str]:
+    """ISO 4217 codes, optionally only those with the given minor units (0, 2, 3 ...)."""
+    codes = sorted(
+        code for code, exp in MINOR_UNITS.items() if exponents is None or exp in exponents
+    )
+    return st.sampled_from(codes)
+
+
+def money(
+    currency: str | st.SearchStrategy[str] = "EUR",
+    *,
+    min_units: int = 0,
+    max_units: int = 10**9,
+) -> st.SearchStrategy[Money]:
+    """Money in ``currency`` (a code or a strategy of codes), between the given minor units."""
+    codes = currency if isinstance(currency, st.SearchStrategy) else st.just(currency)
+    return st.builds(Money.from_minor, st.integers(min_value=min_units, max_value=max_units), codes)
+
+
+def customers() -> st.SearchStrategy[Customer]:
+    """Valid customers, some preferring SMS."""
+    email = st.builds(lambda user, host: f"{user}@{host}.example", _ID, _ID)
+    phone = st.integers(min_value=10**7, max_value=10**14 - 1).map(lambda n: f"+{n}")
+    return st.one_of(
+        st.builds(Customer, _ID, _NAME, email, st.none() | phone, st.just(ContactChannel.EMAIL)),
+        st.builds(Customer, _ID, _NAME, email, phone, st.just(ContactChannel.SMS)),
+    )
+
+
+def addresses() -> st.SearchStrategy[Address]:
+    """Valid postal addresses."""
+    return st.builds(
+        Address,
+        recipient=_NAME,
+        line1=_NAME,
+        city=_NAME,
+        postal_code=_ID,
+        country=st.sampled_from(["DE", "FR", "GB", "US", "JP", "KW"]),
+        line2=st.none() | _NAME,
+        region=st.none() | _NAME,
+    )
+
+
+@st.composite
+def line_items(draw: st.DrawFn, currency: str = "EUR", line_id: str | None = None) -> LineItem:
+    """A valid line in ``currency`` with a discount no larger than its subtotal."""
+    quantity = draw(st.integers(min_value=1, max_value=min(MAX_QUANTITY, 50)))
+    unit_price = draw(money(currency, max_units=10**7))
+    subtotal_units = unit_price.minor_units * quantity
+    discount = draw(money(currency, max_units=subtotal_units))
+    tax = draw(money(currency, max_units=10**6))
+    return LineItem(
+        line_id=line_id if line_id is not None else draw(_ID),
+        sku=draw(_ID),
+        name=draw(_NAME),
+        quantity=quantity,
+        unit_price=unit_price,
+        discount=discount,
+        tax=tax,
+    )
+
+
+@st.composite
+def place_order_commands(
+    draw: st.DrawFn, currency: str | None = "EUR", max_lines: int = 5
+) -> PlaceOrder:
+    """A valid :class:`PlaceOrder` (``currency=None`` draws any ISO 4217 currency)."""
+    code = currency if currency is not None else draw(currencies())
+    count = draw(st.integers(min_value=1, max_value=max_lines))
+    lines = [draw(line_items(code, line_id=f"L{index + 1}")) for index in range(count)]
+    return PlaceOrder(
+        customer=draw(customers()),
+        shipping_address=draw(addresses()),
+        lines=lines,
+        payment_token=draw(st.builds(lambda s: f"tok_{s}", _ID)),
+        channel=draw(st.sampled_from(SalesChannel)),
+        shipping_charge=draw(st.none() | money(code, max_units=10**5)),
+        idempotency_key=draw(st.none() | _ID),
+    )
+
+
+@st.composite
+def orders(draw: st.DrawFn, currency: str | None = None) -> Order:
+    """A freshly placed :class:`Order` (its ``OrderPlaced`` event pending)."""
+    command = draw(place_order_commands(currency=currency))
+    placed_at = datetime(2020, 1, 1, tzinfo=timezone.utc) + timedelta(
+        seconds=draw(st.integers(min_value=0, max_value=10**9))
+    )
+    return Order.place(
+        order_id=draw(_ID),
+        customer=command.customer,
+        shipping_address=command.shipping_address,
+        channel=command.channel,
+        currency=command.currency,
+        lines=command.lines,
+        shipping_charge=command.shipping,
+        payment_token=command.payment_token,
+        placed_at=placed_at,
+        idempotency_key=command.idempotency_key,
+    )
+
+
+def decimal_rates() -> st.SearchStrategy[Decimal]:
+    """Finite Decimal rates between 0 and 10 with up to 6 decimals (tax or FX rates)."""
+    return st.decimals(min_value=0, max_value=10, places=6, allow_nan=False, allow_infinity=False)

@@ -95,15 +95,15 @@ class OrderLifecycleMachine(RuleBasedStateMachine):
         self.versions[order.id] = 1
         return order.id
 
-    def _expect(self, order_id: str, allowed: bool, command: Callable[[], Order],
-                error: type[Exception]) -> Order | None:
+    def _expect(
+        self, order_id: str, allowed: bool, command: Callable[[], Order], error: type[Exception]
+    ) -> Order | None:
         before = dumps(self.shop.orders.get(order_id))
         self._advance()
         if allowed:
             order = command()
             self.versions[order_id] += 1
             assert order.version == self.versions[order_id]
-        assert not self.shop.events.failures, self.shop.events.failures
             return order
         try:
             command()
@@ -161,7 +161,9 @@ class OrderLifecycleMachine(RuleBasedStateMachine):
     def release(self, order_id: str, reason: str) -> None:
         holds = self.model_holds[order_id]
         if self._expect(
-            order_id, reason in holds, lambda: self.shop.orders.release(order_id, reason),
+            order_id,
+            reason in holds,
+            lambda: self.shop.orders.release(order_id, reason),
             HoldError,
         ):
             holds.discard(reason)
@@ -197,3 +199,4 @@ class OrderLifecycleMachine(RuleBasedStateMachine):
             assert order.state == expected
             assert {hold.reason for hold in order.holds} == self.model_holds[order_id]
             assert order.version == self.versions[order_id]
+        assert not self.shop.events.failures, self.shop.events.failures

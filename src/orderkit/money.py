@@ -77,6 +77,10 @@ def _to_decimal(amount: object) -> Decimal:
     return value
 
 
+_set = object.__setattr__
+_ZEROS: dict[str, Money] = {}
+
+
 @frozen(init=False, order=False, repr=False)
 class Money:
     """An exact amount in one currency. Immutable and hashable.
@@ -104,13 +108,17 @@ class Money:
     def _trusted(cls, amount: Decimal, currency: str) -> Money:
         """Build from an amount already quantized for ``currency`` (internal fast path)."""
         money = object.__new__(cls)
-        money.__attrs_init__(amount, currency)
+        _set(money, "amount", amount)
+        _set(money, "currency", currency)
         return money
 
     @classmethod
     def zero(cls, currency: str) -> Money:
         """Zero in ``currency``."""
-        return cls(0, currency)
+        zero = _ZEROS.get(currency)
+        if zero is None:
+            zero = _ZEROS[currency] = cls(0, currency)
+        return zero
 
     @classmethod
     def from_minor(cls, units: int, currency: str) -> Money:

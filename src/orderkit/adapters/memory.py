@@ -7,12 +7,13 @@ the same contract suites pass against them as against a database.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
+
+import attrs
 
 from orderkit.domain.events import DomainEvent
 from orderkit.domain.order import Order
@@ -29,9 +30,14 @@ __all__ = [
 ]
 
 
+_ORDER_FIELDS = tuple(a.name for a in attrs.fields(Order) if a.name != "pending_events")
+
+
 def _private_copy(order: Order) -> Order:
     """An isolated copy. Order fields are immutable values or tuples, so shallow is enough."""
-    clone = copy.copy(order)
+    clone = object.__new__(Order)
+    for name in _ORDER_FIELDS:
+        object.__setattr__(clone, name, getattr(order, name))
     clone.pending_events = []
     return clone
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from enum import Enum
 
 from attrs import define, field, frozen
@@ -231,14 +232,23 @@ class Order:
     @property
     def totals(self) -> OrderTotals:
         """Subtotal, discount, tax, shipping and total, computed from the lines."""
-        zero = Money.zero(self.currency)
-        subtotal, discount, tax = zero, zero, zero
+        # Amounts of one currency are quantized to its minor unit, so Decimal sums and
+        # integer multiples are exact; one Money per figure instead of one per addition.
+        subtotal = discount = tax = Decimal(0)
         for line in self.lines:
-            subtotal += line.subtotal
-            discount += line.discount
-            tax += line.tax
-        total = subtotal - discount + tax + self.shipping_charge
-        return OrderTotals(subtotal, discount, tax, self.shipping_charge, total)
+            subtotal += line.unit_price.amount * line.quantity
+            discount += line.discount.amount
+            tax += line.tax.amount
+        total = subtotal - discount + tax + self.shipping_charge.amount
+        trusted = Money._trusted
+        currency = self.currency
+        return OrderTotals(
+            trusted(subtotal, currency),
+            trusted(discount, currency),
+            trusted(tax, currency),
+            self.shipping_charge,
+            trusted(total, currency),
+        )
 
     @property
     def is_on_hold(self) -> bool:

@@ -1,0 +1,61 @@
+"""Developer sessions.
+
+``nox`` runs tests (this interpreter), lint and typecheck; ``nox -s tests_all``
+runs the tests on every Python 3.10-3.13 installed; ``nox -s bench`` runs the
+benchmarks.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import nox
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+# pyenv's shims answer only for its selected versions; put every installed
+# 3.10-3.13 on PATH so that nox finds them all.
+_PYENV = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+_BINS = [sorted(glob.glob(f"{_PYENV}/versions/{version}.*/bin"))[-1:] for version in PYTHONS]
+os.environ["PATH"] = os.pathsep.join([b for found in _BINS for b in found] + [os.environ["PATH"]])
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.error_on_missing_interpreters = False
+nox.options.default_venv_backend = "venv"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite on the interpreter running nox."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(python=PYTHONS)
+def tests_all(session: nox.Session) -> None:
+    """The test suite on every Python from 3.10 to 3.13 installed here (missing ones are skipped)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", "-q", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "examples", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "examples", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on src/."""
+    session.install("-e", ".[cli,holidays]", "mypy")
+    session.run("mypy", "--strict", "src/orderkit")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks: ratios against hand-written baselines measured in the same process."""
+    session.install("-e", ".")
+    session.run("python", "benchmarks/run.py", *session.posargs)

@@ -1,0 +1,179 @@
+"""The ``orderkit`` command: a simulated shop day, and lifecycle diagrams.
+
+Needs the ``cli`` extra: ``pip install 'orderkit[cli]'``.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from orderkit.adapters.memory import ManualClock, MemoryNotifier, SequentialIds
+from orderkit.domain.order import ORDER_LIFECYCLE, OrderState
+from orderkit.domain.values import Address, ContactChannel, Customer, LineItem, SalesChannel
+from orderkit.errors import MissingExtra
+from orderkit.money import Money
+from orderkit.service.commands import PlaceOrder
+from orderkit.service.settings import ShopSettings
+from orderkit.shop import Shop
+
+try:
+    import click
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise MissingExtra(
+        "the orderkit command needs the cli extra: pip install 'orderkit[cli]'"
+    ) from error
+
+__all__ = ["main"]
+
+CATALOG = [
+    ("MUG-01", "Stoneware mug", "12.50"),
+    ("TEE-M", "Organic T-shirt, M", "24.00"),
+    ("TEE-L", "Organic T-shirt, L", "24.00"),
+    ("BAG-01", "Canvas tote bag", "18.90"),
+    ("PEN-05", "Fountain pen", "39.00"),
+    ("INK-BL", "Ink, blue", "6.40"),
+    ("NOTE-A5", "A5 notebook", "9.95"),
+    ("CAP-01", "Cap", "16.00"),
+]
+FIRST = ["Ada", "Ben", "Chloé", "Dmitri", "Eva", "Femi", "Grace", "Hiro", "Ines", "Jonas"]
+CITIES = [("Berlin", "10115"), ("Hamburg", "20095"), ("Köln", "50667"), ("München", "80331")]
+
+
+def _command(rng: random.Random, number: int) -> PlaceOrder:
+    name = rng.choice(FIRST)
+    sms = rng.random() < 0.3
+    customer = Customer(
+        id=f"cust-{rng.randrange(1, 120):04d}",
+        name=name,
+        email=f"{name.lower()}.{number}@example.com",
+        phone=f"+49151{rng.randrange(10**7):07d}" if sms else None,
+        preferred_contact=ContactChannel.SMS if sms else ContactChannel.EMAIL,
+    )
+    city, postal = rng.choice(CITIES)
+    lines = []
+    for index, (sku, title, price) in enumerate(rng.sample(CATALOG, rng.randint(1, 4))):
+        quantity = rng.randint(1, 3)
+        unit = Money(price, "EUR")
+        discount = (unit * quantity * Decimal("0.10")) if rng.random() < 0.2 else Money.zero("EUR")
+        tax = (unit * quantity - discount) * Decimal("0.19")
+        lines.append(LineItem(f"L{index + 1}", sku, title, quantity, unit, discount, tax))
+    return PlaceOrder(
+        customer=customer,
+        shipping_address=Address(name, f"{rng.randint(1, 200)} Hauptstraße", city, postal, "DE"),
+        lines=lines,
+        payment_token=f"tok_demo_{number}",
+        channel=rng.choice(list(SalesChannel)),
+        shipping_charge=Money("4.90", "EUR"),
+        idempotency_key=f"demo-{number}",
+    )
+
+
+@click.group()
+@click.version_option(package_name="orderkit")
+def main() -> None:
+    """orderkit: customer order processing, from placement to post-delivery."""
+
+
+@main.command()
+@click.option("--orders", "count", default=300, show_default=True, help="Orders to place.")
+@click.option("--seed", default=7, show_default=True, help="Random seed of the simulation.")
+@click.option(
+    "--store", default="memory://", show_default=True, help="Store URL (memory://)."
+)
+def demo(count: int, seed: int, store: str) -> None:
+    """Simulate one shop day: place, acknowledge, hold and cancel orders, then summarise."""
+    console = Console()
+    rng = random.Random(seed)
+    clock = ManualClock(datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc))
+    notifier = MemoryNotifier()
+    shop = Shop.open(
+        store,
+        settings=ShopSettings(currency="EUR", shop_name="orderkit demo shop"),
+        notifier=notifier,
+        clock=clock,
+        ids=SequentialIds(),
+    )
+    step = timedelta(seconds=12 * 3600 / max(count, 1))
+    started = time.perf_counter()
+    held: list[str] = []
+    with Progress(console=console, transient=False) as progress:
+        task = progress.add_task("Simulating the shop day", total=count)
+        for number in range(1, count + 1):
+            clock.advance(step)
+            command = _command(rng, number)
+            order = shop.orders.place(command)
+            if rng.random() < 0.02:  # a double-click: the same request again
+                assert shop.orders.place(command).id == order.id
+            if rng.random() < 0.05:
+                shop.orders.hold(order.id, "manual_review", "large basket")
+                held.append(order.id)
+            if rng.random() < 0.03:
+                shop.orders.cancel(order.id, "customer changed their mind")
+            else:
+                shop.orders.acknowledge(order.id)
+            progress.advance(task)
+        for order_id in held[::2]:
+            shop.orders.release(order_id, "manual_review")
+    elapsed = time.perf_counter() - started
+    _summary(console, shop, notifier, count, elapsed)
+
+
+def _summary(
+    console: Console, shop: Shop, notifier: MemoryNotifier, count: int, elapsed: float
+) -> None:
+    states: Counter[str] = Counter()
+    revenue = Money.zero(shop.settings.currency)
+    promised: Counter[str] = Counter()
+    on_hold = 0
+    offset = 0
+    while True:
+        page = shop.orders.list(limit=500, offset=offset)
+        if not page:
+            break
+        for order in page:
+            states[order.state] += 1
+            on_hold += order.is_on_hold
+            if order.state != OrderState.CANCELLED.value:
+                revenue += order.totals.total
+            if order.promised_delivery:
+                promised[order.promised_delivery.isoformat()] += 1
+        offset += len(page)
+    table = Table(title="orderkit demo: one shop day")
+    table.add_column("what")
+    table.add_column("figure", justify="right")
+    table.add_row("orders placed", str(count))
+    for state in ORDER_LIFECYCLE.states:
+        if states[state]:
+            table.add_row(f"  {state}", str(states[state]))
+    table.add_row("still on hold", str(on_hold))
+    table.add_row("order value (not cancelled)", str(revenue))
+    channels = Counter(n.channel.value for n in notifier.sent)
+    for channel, sent in sorted(channels.items()):
+        table.add_row(f"confirmations by {channel}", str(sent))
+    for day, orders in sorted(promised.items()):
+        table.add_row(f"promised for {day}", str(orders))
+    table.add_row("handler failures", str(len(shop.events.failures)))
+    table.add_row("orders per second (wall clock)", f"{count / elapsed:,.0f}")
+    console.print(table)
+
+
+@main.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True
+)
+def diagram(fmt: str) -> None:
+    """Print the order lifecycle as a mermaid or Graphviz diagram."""
+    lifecycle = ORDER_LIFECYCLE.build()
+    sys.stdout.write(lifecycle.to_mermaid() if fmt == "mermaid" else lifecycle.to_dot())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,63 @@
+"""The orderkit command, driven the way a user runs it."""
+
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from orderkit.cli import main
+
+
+def test_demo_places_and_summarises_orders() -> None:
+    result = CliRunner().invoke(main, ["demo", "--orders", "60", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert "orders placed" in result.output
+    assert "60" in result.output
+    assert "confirmations by email" in result.output
+    assert "handler failures" in result.output
+    # every order ends acknowledged or cancelled; the two rows add up to the orders placed
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in result.output.splitlines()
+        if line.count("│") >= 3
+    }
+    assert int(rows["acknowledged"]) + int(rows.get("cancelled", "0")) == 60
+    assert rows["handler failures"] == "0"
+
+
+def test_demo_is_repeatable_for_a_seed() -> None:
+    runner = CliRunner()
+    first = runner.invoke(main, ["demo", "--orders", "30", "--seed", "11"]).output
+    second = runner.invoke(main, ["demo", "--orders", "30", "--seed", "11"]).output
+
+    def stable(text: str) -> list[str]:
+        return [line for line in text.splitlines() if "per second" not in line and "━" not in line]
+
+    assert stable(first) == stable(second)
+
+
+def test_demo_refuses_an_unknown_store() -> None:
+    result = CliRunner().invoke(main, ["demo", "--orders", "5", "--store", "nosuch://x"])
+    assert result.exit_code != 0
+    assert "nosuch://x" in str(result.exception)
+
+
+def test_diagram_prints_mermaid_and_dot() -> None:
+    mermaid = CliRunner().invoke(main, ["diagram"])
+    assert mermaid.exit_code == 0
+    assert mermaid.output.startswith("stateDiagram-v2")
+    assert "acknowledged --> fulfilling : start_fulfilment [no holds]" in mermaid.output
+    dot = CliRunner().invoke(main, ["diagram", "--format", "dot"])
+    assert dot.exit_code == 0
+    assert dot.output.startswith('digraph "order"')
+
+
+def test_console_script_is_installed() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "orderkit.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert "demo" in result.stdout

@@ -14,7 +14,7 @@ def test_demo_places_and_summarises_orders() -> None:
     assert "orders placed" in result.output
     assert "60" in result.output
     assert "confirmations by email" in result.output
-    assert "handler failures" in result.output
+    assert "dead letters" in result.output
     # every order ends acknowledged or cancelled; the two rows add up to the orders placed
     rows = {
         line.split("│")[1].strip(): line.split("│")[2].strip()
@@ -22,7 +22,8 @@ def test_demo_places_and_summarises_orders() -> None:
         if line.count("│") >= 3
     }
     assert int(rows["acknowledged"]) + int(rows.get("cancelled", "0")) == 60
-    assert rows["handler failures"] == "0"
+    assert rows["dead letters"] == "0"
+    assert rows["events still in the outbox"] == "0"
 
 
 def test_demo_is_repeatable_for_a_seed() -> None:

@@ -378,7 +378,7 @@ def _check_allocation(whole: Money, weights: list[int] | list[Decimal]) -> None:
     assert Money.sum(parts, whole.currency) == whole
     assert sum(part.minor_units for part in parts) == whole.minor_units
     total_weight = sum(Fraction(weight) for weight in weights)
-    for part, weight in zip(parts, weights):
+    for part, weight in zip(parts, weights, strict=True):
         exact_share = Fraction(whole.minor_units) * Fraction(weight) / total_weight
         assert abs(part.minor_units - exact_share) < 1
         assert part.amount.as_tuple().exponent == -MINOR_UNITS[whole.currency]

@@ -85,9 +85,7 @@ def main() -> None:
 @main.command()
 @click.option("--orders", "count", default=300, show_default=True, help="Orders to place.")
 @click.option("--seed", default=7, show_default=True, help="Random seed of the simulation.")
-@click.option(
-    "--store", default="memory://", show_default=True, help="Store URL (memory://)."
-)
+@click.option("--store", default="memory://", show_default=True, help="Store URL (memory://).")
 def demo(count: int, seed: int, store: str) -> None:
     """Simulate one shop day: place, acknowledge, hold and cancel orders, then summarise."""
     console = Console()
@@ -160,7 +158,8 @@ def _summary(
         table.add_row(f"confirmations by {channel}", str(sent))
     for day, orders in sorted(promised.items()):
         table.add_row(f"promised for {day}", str(orders))
-    table.add_row("handler failures", str(len(shop.events.failures)))
+    table.add_row("events still in the outbox", str(shop.events.pending()))
+    table.add_row("dead letters", str(len(shop.events.dead_letters())))
     table.add_row("orders per second (wall clock)", f"{count / elapsed:,.0f}")
     console.print(table)
 

@@ -11,17 +11,42 @@ domain package re-exports it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 _MAX_SHOWN = 60
 
 
+_CARD_LIKE = re.compile(r"[\d\s-]{12,}")
+
+
 def _show(value: object) -> str:
-    """A short ``repr`` of a rejected value, cut so that a huge payload cannot flood a log."""
+    """A short ``repr`` of a rejected value, cut so that a huge payload cannot flood a log.
+
+    Anything that could be a card number (12 or more digits) is never echoed.
+    """
+    if _CARD_LIKE.search(str(value)):
+        return "<redacted digits>"
     text = repr(value)
     if len(text) > _MAX_SHOWN:
         text = text[: _MAX_SHOWN - 3] + "..."
     return text
+
+
+_JSON_KINDS = {
+    str: "text",
+    int: "whole number",
+    float: "number",
+    bool: "true/false",
+    list: "list",
+    dict: "object",
+    type(None): "null",
+}
+
+
+def _json_kind(value: object) -> str:
+    """What a parsed JSON value is, in JSON's words rather than Python's."""
+    return getattr(value, "json_kind", None) or _JSON_KINDS.get(type(value), type(value).__name__)
 
 
 class OrderkitError(Exception):
@@ -69,7 +94,7 @@ class WrongType(InvalidPayload):
 
     def __init__(self, expected: str, value: Any, *, field: str | None = None) -> None:
         super().__init__(
-            f"expected {expected}, got {type(value).__name__} {_show(value)}",
+            f"expected {expected}, got {_json_kind(value)} {_show(value)}",
             field=field,
             value=value,
         )
@@ -193,3 +218,19 @@ class UnsupportedStore(OrderkitError):
 
 class MissingExtra(OrderkitError, ImportError):
     """A feature needs an optional dependency that is not installed; the message names the extra."""
+
+
+class StorageError(OrderkitError):
+    """A store cannot be used as it is; nothing was changed."""
+
+
+class NotAnOrderkitDatabase(StorageError):
+    """The file is not a database, or a database that orderkit did not create."""
+
+
+class SchemaTooNew(StorageError):
+    """The database was written by a newer orderkit; upgrade orderkit to open it."""
+
+
+class CorruptRecord(StorageError):
+    """A stored document cannot be read back (damaged JSON or an unknown shape)."""

@@ -17,7 +17,7 @@ Rules, stated once:
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -27,10 +27,27 @@ from attrs import frozen
 from orderkit._currencies import MINOR_UNITS
 from orderkit.errors import CurrencyMismatch, InvalidMoney, UnknownCurrency
 
-__all__ = ["ROUNDING", "Money", "minor_unit"]
+__all__ = ["MAX_AMOUNT", "ROUNDING", "Money", "minor_unit"]
 
 ROUNDING = decimal.ROUND_HALF_EVEN
 """The one rounding mode orderkit uses: half to even (banker's rounding)."""
+
+MAX_AMOUNT = Decimal(10) ** 18
+"""Amounts must be below this in absolute value (a quintillion units of any currency)."""
+
+# Arithmetic runs in a context wide enough to be exact for any sum or product of
+# amounts below MAX_AMOUNT; an inexact result raises instead of losing a cent.
+_EXACT = decimal.Context(
+    prec=80,
+    rounding=ROUNDING,
+    traps=[decimal.InvalidOperation, decimal.Inexact, decimal.Overflow, decimal.DivisionByZero],
+)
+_ROUND = decimal.Context(
+    prec=80, rounding=ROUNDING, traps=[decimal.InvalidOperation, decimal.Overflow]
+)
+
+EXACT_CONTEXT = _EXACT
+"""The decimal context orderkit computes money in: 80 digits, inexact results raise."""
 
 _QUANTUM = {exponent: Decimal(1).scaleb(-exponent) for exponent in set(MINOR_UNITS.values())}
 
@@ -47,6 +64,17 @@ def minor_unit(currency: str) -> int:
             "not an active ISO 4217 currency code (three capital letters such as 'EUR')",
             field="currency",
             value=currency,
+        ) from None
+
+
+def _exact(
+    operation: Callable[[Decimal, Decimal], Decimal], left: Decimal, right: Decimal
+) -> Decimal:
+    try:
+        return operation(left, right)
+    except decimal.DecimalException:
+        raise InvalidMoney(
+            "the result is too large to be computed exactly", field="amount", value=left
         ) from None
 
 
@@ -95,7 +123,11 @@ class Money:
     def __init__(self, amount: str | int | Decimal, currency: str) -> None:
         exponent = minor_unit(currency)
         value = _to_decimal(amount)
-        quantized = value.quantize(_QUANTUM[exponent])
+        if abs(value) >= MAX_AMOUNT:
+            raise InvalidMoney(
+                f"is too large; amounts must be below {MAX_AMOUNT:,}", field="amount", value=amount
+            )
+        quantized = value.quantize(_QUANTUM[exponent], context=_ROUND)
         if quantized != value:
             raise InvalidMoney(
                 f"{currency} has {exponent} decimal place(s); {amount!s} has more",
@@ -126,7 +158,7 @@ class Money:
         if isinstance(units, bool) or not isinstance(units, int):
             raise InvalidMoney("minor units must be an int", field="amount", value=units)
         exponent = minor_unit(currency)
-        return cls._trusted(Decimal(units).scaleb(-exponent).quantize(_QUANTUM[exponent]), currency)
+        return cls(Decimal(units).scaleb(-exponent), currency)
 
     @classmethod
     def sum(cls, items: Iterable[Money], currency: str) -> Money:
@@ -161,10 +193,15 @@ class Money:
         return other
 
     def __add__(self, other: Money) -> Money:
-        return Money._trusted(self.amount + self._check(other, "add").amount, self.currency)
+        return Money._trusted(
+            _exact(_EXACT.add, self.amount, self._check(other, "add").amount), self.currency
+        )
 
     def __sub__(self, other: Money) -> Money:
-        return Money._trusted(self.amount - self._check(other, "subtract").amount, self.currency)
+        return Money._trusted(
+            _exact(_EXACT.subtract, self.amount, self._check(other, "subtract").amount),
+            self.currency,
+        )
 
     def __neg__(self) -> Money:
         return Money._trusted(-self.amount, self.currency)
@@ -177,9 +214,9 @@ class Money:
             )
         if isinstance(factor, Decimal) and not factor.is_finite():
             raise InvalidMoney("rate must be finite", field="rate", value=factor)
-        exact = self.amount * factor
+        exact = _exact(_EXACT.multiply, self.amount, Decimal(factor))
         quantum = _QUANTUM[MINOR_UNITS[self.currency]]
-        return Money._trusted(exact.quantize(quantum, rounding=ROUNDING), self.currency)
+        return Money._trusted(exact.quantize(quantum, context=_ROUND), self.currency)
 
     __rmul__ = __mul__
 

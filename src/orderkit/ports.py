@@ -19,10 +19,14 @@ from orderkit.domain.values import ContactChannel
 
 __all__ = [
     "Clock",
+    "DeadLetter",
     "IdSource",
     "Notification",
     "Notifier",
     "OrderRepository",
+    "Outbox",
+    "OutboxRecord",
+    "Store",
     "UnitOfWork",
     "UnitOfWorkFactory",
 ]
@@ -133,3 +137,88 @@ class IdSource(Protocol):
     def new_id(self, kind: str) -> str:
         """A new id for an aggregate of ``kind`` (such as ``"order"``)."""
         ...
+
+
+@frozen
+class OutboxRecord:
+    """A committed event waiting in the outbox: ``seq`` orders all events of a store."""
+
+    seq: int
+    aggregate_id: str
+    event: DomainEvent
+    attempts: int = 0
+
+
+@frozen
+class DeadLetter:
+    """An event a handler still failed on after its last retry."""
+
+    handler: str
+    seq: int
+    event: DomainEvent
+    error: str
+    failed_at: datetime
+
+
+class Outbox(Protocol):
+    """The transactional outbox of a store: events saved by commits, awaiting dispatch.
+
+    Units of work append events in their commit's transaction; the dispatcher
+    claims them with a lease (so concurrent workers never take the same row and
+    a dead worker's rows come back when its lease ends), records per-handler
+    processing, and finishes, postpones or dead-letters them.
+    """
+
+    def claim(
+        self, *, worker: str, limit: int, lease_seconds: float, now: datetime
+    ) -> Sequence[OutboxRecord]:
+        """Lease up to ``limit`` due events, oldest first; an event is due when it is
+        not finished, not leased by a live lease, its retry time has come, and no
+        earlier unfinished event of the same aggregate is held back."""
+        ...
+
+    def release(self, seqs: Sequence[int], *, worker: str) -> None:
+        """Give back claimed events untouched."""
+
+    def is_processed(self, handler: str, seq: int) -> bool:
+        """True when ``handler`` has already processed event ``seq``."""
+        ...
+
+    def mark_processed(self, handler: str, seq: int) -> None:
+        """Record that ``handler`` processed event ``seq`` (idempotent)."""
+
+    def finish(self, seq: int, *, worker: str, now: datetime) -> None:
+        """Mark event ``seq`` dispatched to every handler."""
+
+    def postpone(self, seq: int, *, worker: str, until: datetime) -> None:
+        """Count a failed attempt and make the event due again at ``until``."""
+
+    def dead_letter(self, letter: DeadLetter) -> None:
+        """Record that a handler gave up on an event (replaces an older letter)."""
+
+    def dead_letters(self) -> Sequence[DeadLetter]:
+        """Every dead letter, oldest event first."""
+        ...
+
+    def remove_dead_letter(self, handler: str, seq: int) -> None:
+        """Forget a dead letter (after a successful retry)."""
+
+    def pending(self) -> int:
+        """How many events are not yet finished."""
+        ...
+
+
+class Store(Protocol):
+    """A storage backend: makes units of work and owns the outbox."""
+
+    @property
+    def outbox(self) -> Outbox:
+        """The store's outbox."""
+        ...
+
+    def __call__(self) -> UnitOfWork:
+        """A new unit of work."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""

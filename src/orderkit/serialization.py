@@ -37,13 +37,15 @@ from enum import Enum
 from functools import cache
 from typing import Any, TypeVar
 
+import attrs
 import cattrs
+from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
-from cattrs.gen import make_dict_unstructure_fn, override
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from orderkit.domain.events import DomainEvent
 from orderkit.domain.order import Order
-from orderkit.domain.values import MAX_NOTE_LENGTH
+from orderkit.domain.values import MAX_NOTE_LENGTH, ContactChannel, SalesChannel
 from orderkit.errors import (
     InvalidInput,
     InvalidMoney,
@@ -109,6 +111,7 @@ class _JsonFloat:
     """A JSON number with a fraction or exponent, kept as text so no float is ever made."""
 
     __slots__ = ("text",)
+    json_kind = "number with a fraction"
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -117,7 +120,20 @@ class _JsonFloat:
         return self.text
 
 
+class _JsonConstant(_JsonFloat):
+    """NaN, Infinity or -Infinity in the JSON text: refused where its field is known."""
+
+    __slots__ = ()
+    json_kind = "non-finite number"
+
+
+def _refuse_constant(value: object) -> None:
+    if isinstance(value, _JsonConstant):
+        raise NonFiniteNumber(f"{value.text} is not a number orderkit accepts", value=value.text)
+
+
 def _strict_text(value: object, _: object) -> str:
+    _refuse_constant(value)
     if not isinstance(value, str):
         raise WrongType("text", value)
     if len(value) > MAX_NOTE_LENGTH:
@@ -129,6 +145,7 @@ def _strict_text(value: object, _: object) -> str:
 
 
 def _strict_int(value: object, _: object) -> int:
+    _refuse_constant(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise WrongType("a whole number", value)
     return value
@@ -139,10 +156,13 @@ def _strict_money(value: object, _: object) -> Money:
         raise WrongType('an object like {"amount": "9.99", "currency": "EUR"}', value)
     extra = sorted(set(value) - {"amount", "currency"})
     if extra:
-        raise UnknownField(f"unknown key(s) {extra}", value=extra)
+        raise UnknownField(f"unknown key(s) {extra}", field=extra[0], value=extra)
     if "amount" not in value or "currency" not in value:
-        raise MissingField("money needs both 'amount' and 'currency'", value=sorted(value))
+        missing = "amount" if "amount" not in value else "currency"
+        raise MissingField("is required", field=missing, value=None)
     amount, currency = value["amount"], value["currency"]
+    if isinstance(amount, _JsonConstant):
+        raise NonFiniteNumber(f"{amount.text} is not an amount", field="amount", value=amount.text)
     if isinstance(amount, _JsonFloat):
         raise InvalidMoney(
             'floats are not accepted for money; send the amount as a string such as "9.99"',
@@ -158,6 +178,7 @@ def _strict_money(value: object, _: object) -> Money:
 
 def _strict_enum(cls: type[Enum]) -> Callable[[object, object], Enum]:
     def structure(value: object, _: object) -> Enum:
+        _refuse_constant(value)
         if not isinstance(value, str):
             raise WrongType("text", value)
         try:
@@ -169,6 +190,43 @@ def _strict_enum(cls: type[Enum]) -> Callable[[object, object], Enum]:
     return structure
 
 
+def _strict_objects(converter: cattrs.Converter) -> Callable[[type], Callable[[Any, Any], Any]]:
+    def factory(cls: type) -> Callable[[Any, Any], Any]:
+        inner: Callable[[Any, Any], Any] = make_dict_structure_fn(
+            cls, converter, _cattrs_forbid_extra_keys=True
+        )
+
+        def structure(value: object, target: Any) -> Any:
+            _refuse_constant(value)
+            if not isinstance(value, dict):
+                raise WrongType("an object", value)
+            return inner(value, target)
+
+        return structure
+
+    return factory
+
+
+def _strict_sequences(converter: cattrs.Converter) -> Callable[[Any], Callable[[Any, Any], Any]]:
+    def factory(target: Any) -> Callable[[Any, Any], Any]:
+        inner: Callable[[Any, Any], Any] = homogenous_tuple_structure_factory(target, converter)
+
+        def structure(value: object, kind: Any) -> Any:
+            _refuse_constant(value)
+            if not isinstance(value, list):
+                raise WrongType("a list", value)
+            return inner(value, kind)
+
+        return structure
+
+    return factory
+
+
+def _is_homogenous_tuple(target: Any) -> bool:
+    args: tuple[Any, ...] = getattr(target, "__args__", ())
+    return getattr(target, "__origin__", None) is tuple and args[1:] == (...,)
+
+
 def make_strict_converter() -> cattrs.Converter:
     """The converter for untrusted data: no coercion, no unknown keys, typed errors."""
     converter = cattrs.Converter(forbid_extra_keys=True)
@@ -176,8 +234,12 @@ def make_strict_converter() -> cattrs.Converter:
     converter.register_structure_hook(str, _strict_text)
     converter.register_structure_hook(int, _strict_int)
     converter.register_structure_hook(Money, _strict_money)
+    # registered per class: the str hook would otherwise take these str-based enums
+    for enum_class in (SalesChannel, ContactChannel):
+        converter.register_structure_hook(enum_class, _strict_enum(enum_class))
+    converter.register_structure_hook_factory(_is_homogenous_tuple, _strict_sequences(converter))
     converter.register_structure_hook_factory(
-        lambda t: isinstance(t, type) and issubclass(t, Enum), _strict_enum
+        lambda t: attrs.has(t) and t is not Money, _strict_objects(converter)
     )
     return converter
 
@@ -224,17 +286,35 @@ def loads_event(text: str | bytes) -> DomainEvent:
     return _TRUSTED.structure(data, _event_class(data.pop("type")))
 
 
-def _reject_constant(name: str) -> None:
-    raise NonFiniteNumber(f"{name} is not a number orderkit accepts", value=name)
+class _DuplicateKeys:
+    """Collects the objects that repeat a key while JSON is parsed, to report them with a path."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[dict[str, Any], str]] = []
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result and not self.found:
+                self.found.append((result, key))
+            result[key] = value
+        return result
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise InvalidPayload("key appears twice in one object", field=key, value=key)
-        result[key] = value
-    return result
+def _locate(tree: Any, target: object, path: str = "") -> str | None:
+    """The path of the object ``target`` (by identity) inside parsed JSON."""
+    if tree is target:
+        return path
+    children: list[tuple[str, Any]] = []
+    if isinstance(tree, dict):
+        children = [(f"{path}.{key}" if path else key, value) for key, value in tree.items()]
+    elif isinstance(tree, list):
+        children = [(f"{path}[{index}]", value) for index, value in enumerate(tree)]
+    for child_path, child in children:
+        found = _locate(child, target, child_path)
+        if found is not None:
+            return found
+    return None
 
 
 def _path_of(error: BaseException) -> tuple[BaseException, str]:
@@ -260,17 +340,19 @@ def loads_untrusted(text: str | bytes, cls: type[T]) -> T:
     size = len(text.encode() if isinstance(text, str) else text)
     if size > MAX_PAYLOAD_BYTES:
         raise InvalidPayload(f"payload is {size} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    duplicates = _DuplicateKeys()
     try:
         data = json.loads(
-            text,
-            parse_constant=_reject_constant,
-            parse_float=_JsonFloat,
-            object_pairs_hook=_no_duplicate_keys,
+            text, parse_constant=_JsonConstant, parse_float=_JsonFloat, object_pairs_hook=duplicates
         )
     except (ValueError, RecursionError) as error:
-        if isinstance(error, InvalidInput):
-            raise
         raise InvalidPayload(f"not valid JSON: {error}") from None
+    if duplicates.found:
+        holder, key = duplicates.found[0]
+        where = _locate(data, holder)
+        raise InvalidPayload(
+            "key appears twice in one object", field=f"{where}.{key}" if where else key, value=key
+        )
     if not isinstance(data, dict):
         raise WrongType("a JSON object", data)
     try:

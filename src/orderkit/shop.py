@@ -3,57 +3,98 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from types import TracebackType
+from typing import TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 from orderkit.adapters.memory import MemoryNotifier, MemoryStore
 from orderkit.adapters.system import RandomIds, SystemClock
-from orderkit.domain.events import OrderAcknowledged
+from orderkit.domain.events import DomainEvent, OrderAcknowledged
 from orderkit.errors import UnsupportedStore
-from orderkit.ports import Clock, IdSource, Notifier, UnitOfWorkFactory
+from orderkit.ports import Clock, IdSource, Notifier, Store
 from orderkit.service.dispatch import Dispatcher
 from orderkit.service.notifications import ConfirmationSender
 from orderkit.service.orders import OrderService
 from orderkit.service.settings import ShopSettings
 
-__all__ = ["STORE_ENV", "Shop"]
+__all__ = ["DEFAULT_STORE", "STORE_ENV", "Shop", "open_store"]
+
+E = TypeVar("E", bound=DomainEvent)
 
 STORE_ENV = "ORDERKIT_STORE"
 """The environment variable read by :meth:`Shop.open` when no store URL is given."""
 
+DEFAULT_STORE = "sqlite:///orderkit.db"
+"""The store used when neither a URL nor ``$ORDERKIT_STORE`` is given."""
 
-def open_store(url: str) -> UnitOfWorkFactory:
-    """The unit-of-work factory for a store URL; raises :class:`UnsupportedStore`."""
+
+def open_store(url: str) -> Store:
+    """Open the store a URL names.
+
+    * ``memory://``: in this process only, gone when it ends;
+    * a plain file path: a SQLite database there;
+    * ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``, with
+      ``?synchronous=FULL`` to survive power loss as well as crashes.
+
+    Raises :class:`UnsupportedStore` for any other URL.
+    """
     if url == "memory://":
         return MemoryStore()
-    raise UnsupportedStore(f"no orderkit store for {url!r}; this version supports 'memory://'")
+    if "://" not in url:
+        from orderkit.adapters.sqlite import SqliteStore
+
+        return SqliteStore(url)
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite" and not parts.netloc and parts.path.startswith("/"):
+        from orderkit.adapters.sqlite import SqliteStore
+
+        options = parse_qs(parts.query)
+        synchronous = options.get("synchronous", ["NORMAL"])[0].upper()
+        if synchronous not in ("NORMAL", "FULL"):
+            raise UnsupportedStore(f"synchronous must be NORMAL or FULL in {url!r}")
+        path = parts.path[1:]
+        if not path:
+            raise UnsupportedStore(f"no database file in {url!r}; use sqlite:///shop.db")
+        return SqliteStore(path, synchronous="FULL" if synchronous == "FULL" else "NORMAL")
+    raise UnsupportedStore(
+        f"no orderkit store for {url!r}; use 'memory://' or 'sqlite:///path/to/shop.db'"
+    )
 
 
 class Shop:
     """A shop: settings, ports and the application services, grouped by noun.
 
-    >>> shop = Shop.open("memory://")
-    >>> shop.orders  # placement, acknowledgement, holds, cancellation
-    <orderkit.service.orders.OrderService object at ...>
+    Use :meth:`open`; close the shop (or use it as a context manager) when done.
     """
 
     def __init__(
         self,
-        uow: UnitOfWorkFactory,
+        store: Store,
         *,
         settings: ShopSettings | None = None,
         notifier: Notifier | None = None,
         clock: Clock | None = None,
         ids: IdSource | None = None,
     ) -> None:
+        self.store = store
         self.settings = settings or ShopSettings()
         self.notifier: Notifier = notifier if notifier is not None else MemoryNotifier()
         self.clock: Clock = clock or SystemClock()
         self.ids: IdSource = ids or RandomIds()
-        self.events = Dispatcher()
+        self.events = Dispatcher(
+            store.outbox,
+            self.clock,
+            max_attempts=self.settings.handler_attempts,
+            retry_delay=self.settings.retry_delay,
+        )
         self.orders = OrderService(
-            uow, clock=self.clock, ids=self.ids, settings=self.settings, dispatcher=self.events
+            store, clock=self.clock, ids=self.ids, settings=self.settings, dispatcher=self.events
         )
         self.events.subscribe(
-            OrderAcknowledged, ConfirmationSender(uow, self.notifier, self.settings.shop_name)
+            OrderAcknowledged,
+            ConfirmationSender(store, self.notifier, self.settings.shop_name),
+            name="orderkit.order_confirmation",
         )
 
     @classmethod
@@ -66,15 +107,33 @@ class Shop:
         clock: Clock | None = None,
         ids: IdSource | None = None,
     ) -> Shop:
-        """Open a shop on the store at ``url`` (default: ``$ORDERKIT_STORE``, else memory).
+        """Open a shop on the store at ``url``: by default ``$ORDERKIT_STORE``, else
+        :data:`DEFAULT_STORE` (a SQLite file in the working directory).
 
         Without a notifier, notifications are kept in a :class:`MemoryNotifier`
         (``shop.notifier.sent``). Without a clock or id source, the system clock
         and random ids are used.
         """
-        store = open_store(url or os.environ.get(STORE_ENV) or "memory://")
+        store = open_store(url or os.environ.get(STORE_ENV) or DEFAULT_STORE)
         return cls(store, settings=settings, notifier=notifier, clock=clock, ids=ids)
 
-    def subscribe(self, event_type: type, handler: object) -> None:
-        """Shorthand for ``shop.events.subscribe``: call ``handler`` after each such event."""
-        self.events.subscribe(event_type, handler)  # type: ignore[arg-type]
+    def subscribe(
+        self, event_type: type[E], handler: Callable[[E], None], *, name: str | None = None
+    ) -> None:
+        """Shorthand for ``shop.events.subscribe``: call ``handler`` for each such event."""
+        self.events.subscribe(event_type, handler, name=name)
+
+    def close(self) -> None:
+        """Close the store's connections."""
+        self.store.close()
+
+    def __enter__(self) -> Shop:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -14,11 +14,13 @@ from datetime import datetime, timedelta, timezone
 from types import TracebackType
 
 import attrs
+from attrs import define
 
-from orderkit.domain.events import DomainEvent
+from orderkit.adapters.repository import StagedOrders, check_page
+from orderkit.domain.events import DomainEvent, aggregate_of
 from orderkit.domain.order import Order
 from orderkit.errors import ConcurrencyError, DuplicateKey, InvalidField, OrderNotFound
-from orderkit.ports import Notification
+from orderkit.ports import DeadLetter, Notification, OutboxRecord
 
 __all__ = [
     "ManualClock",
@@ -42,14 +44,6 @@ def _private_copy(order: Order) -> Order:
     return clone
 
 
-def check_page(limit: int, offset: int) -> None:
-    """Reject a page request outside 1 <= limit <= 1000 and offset >= 0."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
-        raise InvalidField("must be a whole number from 1 to 1000", field="limit", value=limit)
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise InvalidField("must be a whole number >= 0", field="offset", value=offset)
-
-
 class MemoryStore:
     """The committed state shared by every :class:`MemoryUnitOfWork` made from it.
 
@@ -57,23 +51,24 @@ class MemoryStore:
     """
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.orders: dict[str, Order] = {}
         self.idempotency_keys: dict[str, str] = {}
+        self.outbox = MemoryOutbox(self.lock)
 
     def __call__(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
 
+    def close(self) -> None:
+        """Nothing to release; present for the Store protocol."""
 
-class MemoryOrderRepository:
+
+class MemoryOrderRepository(StagedOrders):
     """The order repository of one :class:`MemoryUnitOfWork`."""
 
     def __init__(self, store: MemoryStore) -> None:
+        super().__init__()
         self._store = store
-        self.staged: dict[str, tuple[Order, bool]] = {}
-
-    def add(self, order: Order) -> None:
-        self.staged[order.id] = (order, True)
 
     def get(self, order_id: str) -> Order:
         stored = self._store.orders.get(order_id)
@@ -103,10 +98,6 @@ class MemoryOrderRepository:
             ]
         matches.sort(key=lambda order: (order.placed_at, order.id))
         return [_private_copy(order) for order in matches[offset : offset + limit]]
-
-    def save(self, order: Order) -> None:
-        is_new = order.id in self.staged and self.staged[order.id][1]
-        self.staged[order.id] = (order, is_new)
 
 
 class MemoryUnitOfWork:
@@ -147,20 +138,115 @@ class MemoryUnitOfWork:
                             f"order {order.id} was changed by someone else "
                             f"(version {current.version}, this copy has {order.version})"
                         )
+            events = [event for order, _ in staged for event in order.pending_events]
             for order, is_new in staged:
                 order.version += 1
                 store.orders[order.id] = _private_copy(order)
                 if is_new and order.idempotency_key is not None:
                     store.idempotency_keys[order.idempotency_key] = order.id
-        events: list[DomainEvent] = []
+            store.outbox.append(events)
         for order, _ in staged:
-            events.extend(order.pending_events)
             order.pending_events.clear()
         self.orders.staged.clear()
         return events
 
     def rollback(self) -> None:
         self.orders.staged.clear()
+
+
+@define
+class _OutboxRow:
+    seq: int
+    aggregate_id: str
+    event: DomainEvent
+    available_at: datetime
+    attempts: int = 0
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+
+
+class MemoryOutbox:
+    """The outbox of a :class:`MemoryStore`, with the same claim rules as the SQL one."""
+
+    def __init__(self, lock: threading.RLock) -> None:
+        self._lock = lock
+        self._next_seq = 1
+        self._pending: dict[int, _OutboxRow] = {}
+        self._events: dict[int, DomainEvent] = {}
+        self._processed: set[tuple[str, int]] = set()
+        self._letters: dict[tuple[str, int], DeadLetter] = {}
+
+    def append(self, events: Sequence[DomainEvent]) -> None:
+        """Add committed events (the unit of work calls this under the store lock)."""
+        with self._lock:
+            for event in events:
+                seq = self._next_seq
+                self._next_seq += 1
+                self._pending[seq] = _OutboxRow(seq, aggregate_of(event), event, event.occurred_at)
+                self._events[seq] = event
+
+    def claim(
+        self, *, worker: str, limit: int, lease_seconds: float, now: datetime
+    ) -> Sequence[OutboxRecord]:
+        claimed: list[OutboxRecord] = []
+        held_back: set[str] = set()
+        until = now + timedelta(seconds=lease_seconds)
+        with self._lock:
+            for row in self._pending.values():
+                if len(claimed) >= limit:
+                    break
+                if row.aggregate_id in held_back:
+                    continue
+                leased = row.lease_until is not None and row.lease_until > now
+                if row.available_at > now or leased:
+                    held_back.add(row.aggregate_id)
+                    continue
+                row.lease_owner, row.lease_until = worker, until
+                claimed.append(OutboxRecord(row.seq, row.aggregate_id, row.event, row.attempts))
+        return claimed
+
+    def release(self, seqs: Sequence[int], *, worker: str) -> None:
+        with self._lock:
+            for seq in seqs:
+                row = self._pending.get(seq)
+                if row is not None and row.lease_owner == worker:
+                    row.lease_owner = row.lease_until = None
+
+    def is_processed(self, handler: str, seq: int) -> bool:
+        with self._lock:
+            return (handler, seq) in self._processed
+
+    def mark_processed(self, handler: str, seq: int) -> None:
+        with self._lock:
+            self._processed.add((handler, seq))
+
+    def finish(self, seq: int, *, worker: str, now: datetime) -> None:
+        with self._lock:
+            self._pending.pop(seq, None)
+
+    def postpone(self, seq: int, *, worker: str, until: datetime) -> None:
+        with self._lock:
+            row = self._pending.get(seq)
+            if row is not None and row.lease_owner == worker:
+                row.attempts += 1
+                row.available_at = until
+                row.lease_owner = row.lease_until = None
+
+    def dead_letter(self, letter: DeadLetter) -> None:
+        with self._lock:
+            self._letters[(letter.handler, letter.seq)] = letter
+
+    def dead_letters(self) -> Sequence[DeadLetter]:
+        with self._lock:
+            return [self._letters[key] for key in sorted(self._letters, key=lambda k: (k[1], k[0]))]
+
+    def remove_dead_letter(self, handler: str, seq: int) -> None:
+        with self._lock:
+            self._letters.pop((handler, seq), None)
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
 
 
 class MemoryNotifier:

@@ -35,6 +35,11 @@ class DomainEvent:
     occurred_at: datetime
 
 
+def aggregate_of(event: DomainEvent) -> str:
+    """The id of the aggregate an event is about ("" if none): its events stay in order."""
+    return str(getattr(event, "order_id", ""))
+
+
 @frozen
 class OrderEvent(DomainEvent):
     """An event about one order."""

@@ -291,6 +291,8 @@ class Lifecycle:
         """True when ``trigger`` can still fire from ``state`` or from a state reachable from it."""
         ahead = self._ahead.get(state)
         if ahead is None:
+            if state not in self.definition.states:
+                return False
             reachable = _closure({state}, _edges(self.definition))
             ahead = frozenset(
                 spec.trigger

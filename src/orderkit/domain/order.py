@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from enum import Enum
 
 from attrs import define, field, frozen
@@ -52,7 +52,7 @@ from orderkit.errors import (
     InvalidField,
     TooManyLines,
 )
-from orderkit.money import Money, minor_unit
+from orderkit.money import EXACT_CONTEXT, Money, minor_unit
 
 __all__ = [
     "ORDER_LIFECYCLE",
@@ -234,12 +234,13 @@ class Order:
         """Subtotal, discount, tax, shipping and total, computed from the lines."""
         # Amounts of one currency are quantized to its minor unit, so Decimal sums and
         # integer multiples are exact; one Money per figure instead of one per addition.
-        subtotal = discount = tax = Decimal(0)
-        for line in self.lines:
-            subtotal += line.unit_price.amount * line.quantity
-            discount += line.discount.amount
-            tax += line.tax.amount
-        total = subtotal - discount + tax + self.shipping_charge.amount
+        with localcontext(EXACT_CONTEXT):
+            subtotal = discount = tax = Decimal(0)
+            for line in self.lines:
+                subtotal += line.unit_price.amount * line.quantity
+                discount += line.discount.amount
+                tax += line.tax.amount
+            total = subtotal - discount + tax + self.shipping_charge.amount
         trusted = Money._trusted
         currency = self.currency
         return OrderTotals(

@@ -268,7 +268,13 @@ def check_payment_token(token: object) -> str:
     ignored) that pass the Luhn check, and :class:`InvalidField` for anything
     that is not short non-blank text.
     """
-    if not isinstance(token, str) or not token.strip() or len(token) > MAX_ID_LENGTH:
+    if isinstance(token, str) and len(token) > MAX_ID_LENGTH:
+        raise ValueTooLong(
+            f"is {len(token)} characters long; a gateway token has at most {MAX_ID_LENGTH}",
+            field="payment_token",
+            value=_redact(token),
+        )
+    if not isinstance(token, str) or not token.strip():
         raise InvalidField(
             f"must be your payment gateway's token: non-blank text of at most "
             f"{MAX_ID_LENGTH} characters",

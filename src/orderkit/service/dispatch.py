@@ -1,23 +1,44 @@
-"""Hands committed domain events to their subscribers, after the transaction.
+"""Delivers committed events from the outbox to their subscribers, at least once.
 
-Subscribers are called in the order they subscribed; a handler registered for
-a base class (such as :class:`~orderkit.domain.events.OrderEvent`) receives
-every subclass. A handler that raises is logged and counted in
-:attr:`Dispatcher.failures`; the command that raised the event has already
-committed and is not undone.
+Commands save their events in the same transaction as their aggregates (the
+transactional outbox), so a crash between commit and dispatch loses nothing:
+the events wait in the outbox until a dispatcher delivers them.
+
+Delivery rules:
+
+* Each handler has a stable name (``subscribe(..., name=...)``, by default its
+  module and qualified name). Once a handler has processed an event, that is
+  recorded, and it is not given the event again (per-handler de-duplication).
+  A process can still die after a handler ran and before the record is made,
+  so handlers with outside effects should be idempotent: delivery is at least once.
+* Events of one aggregate are delivered in commit order: while an event waits
+  for a retry, later events of the same order wait too.
+* A handler that raises is retried with exponential back-off
+  (``retry_delay * 2**attempt``, capped at ``max_retry_delay``). After
+  ``max_attempts`` attempts the event is recorded as a dead letter for that
+  handler, and later events move on. Dead letters can be listed and retried.
+* Events are claimed with a lease, so several worker processes can dispatch
+  from one store without taking the same event twice; the events of a worker
+  that died come back when its lease ends.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from attrs import frozen
 
 from orderkit.domain.events import DomainEvent
+from orderkit.errors import InvalidSettings
+from orderkit.ports import Clock, DeadLetter, Outbox, OutboxRecord
 
-__all__ = ["Dispatcher", "HandlerFailure"]
+__all__ = ["DispatchReport", "Dispatcher", "handler_name"]
 
 E = TypeVar("E", bound=DomainEvent)
 Handler = Callable[[Any], None]
@@ -25,44 +46,180 @@ Handler = Callable[[Any], None]
 log = logging.getLogger("orderkit.dispatch")
 
 
-@frozen
-class HandlerFailure:
-    """A handler raised on an event."""
+def handler_name(handler: Callable[..., object]) -> str:
+    """The default stable name of a handler: ``module.qualname`` (or its class's)."""
+    target = handler if hasattr(handler, "__qualname__") else type(handler)
+    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
 
-    event: DomainEvent
-    handler: str
-    error: str
+
+@frozen
+class DispatchReport:
+    """What one :meth:`Dispatcher.run_pending` call did."""
+
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
 
 
 class Dispatcher:
-    """In-process publish/subscribe for domain events."""
+    """Subscribes handlers to event types and delivers outbox events to them."""
 
-    def __init__(self) -> None:
-        self._handlers: list[tuple[type[DomainEvent], Handler]] = []
-        self._by_type: dict[type[DomainEvent], tuple[Handler, ...]] = {}
-        self.failures: list[HandlerFailure] = []
+    def __init__(
+        self,
+        outbox: Outbox,
+        clock: Clock,
+        *,
+        max_attempts: int = 5,
+        retry_delay: timedelta = timedelta(seconds=1),
+        max_retry_delay: timedelta = timedelta(minutes=10),
+        lease: timedelta = timedelta(seconds=60),
+    ) -> None:
+        if max_attempts < 1:
+            raise InvalidSettings("must be at least 1", field="max_attempts", value=max_attempts)
+        self._outbox = outbox
+        self._clock = clock
+        self.max_attempts = max_attempts
+        self.retry_delay = retry_delay
+        self.max_retry_delay = max_retry_delay
+        self.lease = lease
+        self._handlers: list[tuple[type[DomainEvent], str, Handler]] = []
+        self._by_type: dict[type[DomainEvent], tuple[tuple[str, Handler], ...]] = {}
 
-    def subscribe(self, event_type: type[E], handler: Callable[[E], None]) -> None:
-        """Call ``handler(event)`` for every committed event that is a ``event_type``."""
+    def subscribe(
+        self, event_type: type[E], handler: Callable[[E], None], *, name: str | None = None
+    ) -> None:
+        """Call ``handler(event)`` for every committed event that is an ``event_type``.
+
+        ``name`` identifies the handler in the processed-events record and in
+        dead letters; keep it stable across releases and processes. Without
+        one, the handler's module and qualified name are used, numbered in
+        subscription order when several handlers share them.
+        """
         if not (isinstance(event_type, type) and issubclass(event_type, DomainEvent)):
             raise TypeError(f"{event_type!r} is not a DomainEvent class")
-        self._handlers.append((event_type, handler))
+        taken = {existing for _, existing, _ in self._handlers}
+        if name is not None and name in taken:
+            raise InvalidSettings(
+                "another handler is subscribed under this name", field="name", value=name
+            )
+        key = name
+        if key is None:
+            # Default names must stay stable across processes: repeats are numbered in
+            # subscription order (two lambdas of one module become "...<lambda>#2").
+            base = handler_name(handler)
+            key, count = base, 1
+            while key in taken:
+                count += 1
+                key = f"{base}#{count}"
+        self._handlers.append((event_type, key, handler))
         self._by_type.clear()
 
-    def _handlers_for(self, event_type: type[DomainEvent]) -> tuple[Handler, ...]:
+    def _handlers_for(self, event_type: type[DomainEvent]) -> tuple[tuple[str, Handler], ...]:
         handlers = self._by_type.get(event_type)
         if handlers is None:
-            handlers = tuple(h for t, h in self._handlers if issubclass(event_type, t))
+            handlers = tuple((n, h) for t, n, h in self._handlers if issubclass(event_type, t))
             self._by_type[event_type] = handlers
         return handlers
 
-    def dispatch(self, events: Iterable[DomainEvent]) -> None:
-        """Deliver ``events`` in order to every matching handler."""
-        for event in events:
-            for handler in self._handlers_for(type(event)):
-                try:
-                    handler(event)
-                except Exception as error:
-                    name = getattr(handler, "__qualname__", repr(handler))
-                    log.exception("handler %s failed on %s", name, type(event).__name__)
-                    self.failures.append(HandlerFailure(event, name, repr(error)))
+    def run_pending(self, *, worker: str = "inline", batch: int = 100) -> DispatchReport:
+        """Deliver every event that is due now; return what happened.
+
+        Events waiting for a retry whose time has not come stay for a later call.
+        """
+        delivered = retried = dead = 0
+        while True:
+            records = self._outbox.claim(
+                worker=worker,
+                limit=batch,
+                lease_seconds=self.lease.total_seconds(),
+                now=self._clock.now(),
+            )
+            if not records:
+                return DispatchReport(delivered, retried, dead)
+            outcome = self._deliver(records, worker)
+            delivered += outcome.delivered
+            retried += outcome.retried
+            dead += outcome.dead
+
+    def _deliver(self, records: Sequence[OutboxRecord], worker: str) -> DispatchReport:
+        delivered = retried = dead = 0
+        held_back: set[str] = set()
+        for record in records:
+            if record.aggregate_id in held_back:
+                self._outbox.release([record.seq], worker=worker)
+                continue
+            failures = self._run_handlers(record)
+            now = self._clock.now()
+            if not failures:
+                self._outbox.finish(record.seq, worker=worker, now=now)
+                delivered += 1
+            elif record.attempts + 1 >= self.max_attempts:
+                for name, error in failures:
+                    self._outbox.dead_letter(DeadLetter(name, record.seq, record.event, error, now))
+                self._outbox.finish(record.seq, worker=worker, now=now)
+                dead += 1
+            else:
+                delay = min(self.retry_delay * 2**record.attempts, self.max_retry_delay)
+                self._outbox.postpone(record.seq, worker=worker, until=now + delay)
+                held_back.add(record.aggregate_id)
+                retried += 1
+        return DispatchReport(delivered, retried, dead)
+
+    def _run_handlers(self, record: OutboxRecord) -> list[tuple[str, str]]:
+        failures = []
+        for name, handler in self._handlers_for(type(record.event)):
+            if self._outbox.is_processed(name, record.seq):
+                continue
+            try:
+                handler(record.event)
+            except Exception as error:
+                log.warning("handler %s failed on event %s: %r", name, record.seq, error)
+                failures.append((name, repr(error)))
+                continue
+            self._outbox.mark_processed(name, record.seq)
+        return failures
+
+    def dead_letters(self) -> Sequence[DeadLetter]:
+        """Events a handler gave up on, oldest first."""
+        return self._outbox.dead_letters()
+
+    def retry_dead_letter(self, letter: DeadLetter) -> bool:
+        """Run the handler of ``letter`` on its event again, now.
+
+        On success the dead letter is removed and True returned; on failure it
+        stays (with the new error) and False is returned.
+        """
+        handlers = dict(self._handlers_for(type(letter.event)))
+        handler = handlers.get(letter.handler)
+        if handler is None:
+            raise InvalidSettings(
+                "no handler of that name is subscribed", field="handler", value=letter.handler
+            )
+        try:
+            handler(letter.event)
+        except Exception as error:
+            self._outbox.dead_letter(
+                DeadLetter(letter.handler, letter.seq, letter.event, repr(error), self._clock.now())
+            )
+            return False
+        self._outbox.mark_processed(letter.handler, letter.seq)
+        self._outbox.remove_dead_letter(letter.handler, letter.seq)
+        return True
+
+    def pending(self) -> int:
+        """How many committed events are not yet delivered to every handler."""
+        return self._outbox.pending()
+
+    def run_worker(
+        self,
+        *,
+        worker: str | None = None,
+        poll_interval: float = 0.5,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Dispatch in a loop until ``should_stop()`` is true: the body of a worker process."""
+        name = worker or f"{socket.gethostname()}:{os.getpid()}"
+        while not should_stop():
+            report = self.run_pending(worker=name)
+            if not (report.delivered or report.dead):
+                time.sleep(poll_interval)

@@ -163,6 +163,7 @@ class OrderService:
                     if retry_on is None or not isinstance(error, retry_on) or last:
                         raise
                     continue
-            self._dispatcher.dispatch(events)
+            if events and self._settings.dispatch == "inline":
+                self._dispatcher.run_pending()
             return order
         raise AssertionError("unreachable")  # pragma: no cover

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import timedelta
+from typing import Any, Literal
 
 from attrs import Attribute, field, frozen
 
@@ -31,6 +32,23 @@ def _name(_instance: object, attribute: Attribute[Any], value: object) -> None:
     check_text(value, field=attribute.name, limit=MAX_TEXT_LENGTH)
 
 
+def _dispatch(_instance: object, attribute: Attribute[Any], value: object) -> None:
+    if value not in ("inline", "worker"):
+        raise InvalidSettings("must be 'inline' or 'worker'", field=attribute.name, value=value)
+
+
+def _attempts(_instance: object, attribute: Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+        raise InvalidSettings(
+            "must be a whole number from 1 to 100", field=attribute.name, value=value
+        )
+
+
+def _delay(_instance: object, attribute: Attribute[Any], value: object) -> None:
+    if not isinstance(value, timedelta) or value < timedelta(0):
+        raise InvalidSettings("must be a timedelta >= 0", field=attribute.name, value=value)
+
+
 def _lifecycle(_instance: object, attribute: Attribute[Any], value: LifecycleDefinition) -> None:
     value.build()  # validate now, not at the first order
 
@@ -47,6 +65,11 @@ class ShopSettings:
     * ``concurrency_retries``: how often a command is re-run from a fresh load
       when another writer saved the same order first.
     * ``shop_name``: used in customer notifications.
+    * ``dispatch``: ``"inline"`` delivers events right after each command's
+      commit, in the same process; ``"worker"`` leaves them in the outbox for
+      worker processes (``shop.events.run_worker()``).
+    * ``handler_attempts``: attempts per handler and event before a dead letter.
+    * ``retry_delay``: the first retry's delay; each further retry doubles it.
     """
 
     currency: str = field(default="EUR", validator=_currency)
@@ -54,3 +77,6 @@ class ShopSettings:
     order_lifecycle: LifecycleDefinition = field(default=ORDER_LIFECYCLE, validator=_lifecycle)
     concurrency_retries: int = field(default=3, validator=_retries)
     shop_name: str = field(default="Our shop", validator=_name)
+    dispatch: Literal["inline", "worker"] = field(default="inline", validator=_dispatch)
+    handler_attempts: int = field(default=5, validator=_attempts)
+    retry_delay: timedelta = field(default=timedelta(seconds=1), validator=_delay)

@@ -199,4 +199,5 @@ class OrderLifecycleMachine(RuleBasedStateMachine):
             assert order.state == expected
             assert {hold.reason for hold in order.holds} == self.model_holds[order_id]
             assert order.version == self.versions[order_id]
-        assert not self.shop.events.failures, self.shop.events.failures
+        assert not self.shop.events.dead_letters(), self.shop.events.dead_letters()
+        assert self.shop.events.pending() == 0

@@ -1,0 +1,370 @@
+"""The embedded durable default: SQLite through the standard library's ``sqlite3``.
+
+* The schema is created and migrated by orderkit (``orderkit_schema`` holds its
+  version). A file that is not an orderkit database, or one written by a newer
+  orderkit, raises :class:`NotAnOrderkitDatabase` / :class:`SchemaTooNew` and
+  is left exactly as it was.
+* WAL journal. ``synchronous=NORMAL`` (the default) makes a commit durable
+  against a crash of the process but, on a power loss, may lose the last
+  transactions (never corrupts the file); ``synchronous="FULL"`` also survives
+  power loss at the cost of an fsync per commit.
+* Every write transaction is ``BEGIN IMMEDIATE`` with a busy timeout, so
+  concurrent writers queue instead of failing with "database is locked".
+  One command is one transaction: its orders and its events (the outbox).
+* Orders are JSON documents (via :mod:`orderkit.serialization`) with indexed
+  columns for lookups; versions are checked with ``UPDATE ... WHERE version = ?``.
+
+One connection per thread and process; a store can be shared by threads.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from orderkit.adapters import sql
+from orderkit.adapters.repository import StagedOrders, check_page
+from orderkit.domain.events import DomainEvent, aggregate_of
+from orderkit.domain.order import Order
+from orderkit.errors import (
+    ConcurrencyError,
+    CorruptRecord,
+    DuplicateKey,
+    InvalidSettings,
+    NotAnOrderkitDatabase,
+    OrderNotFound,
+    SchemaTooNew,
+)
+from orderkit.ports import DeadLetter, OutboxRecord
+from orderkit.serialization import dumps, dumps_event, loads, loads_event
+
+__all__ = ["SqliteOutbox", "SqliteStore", "SqliteUnitOfWork"]
+
+SCHEMA_VERSION = len(sql.MIGRATIONS)
+
+
+def _ts(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def _from_ts(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, timezone.utc)
+
+
+class SqliteStore:
+    """An orderkit database in one SQLite file; call it for a unit of work."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        busy_timeout: float = 30.0,
+    ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise InvalidSettings(
+                "must be 'NORMAL' or 'FULL'", field="synchronous", value=synchronous
+            )
+        self.path = os.fspath(path)
+        self.synchronous = synchronous
+        self.busy_timeout = busy_timeout
+        self._local = threading.local()
+        self.outbox = SqliteOutbox(self)
+        self._open_schema()
+
+    def __call__(self) -> SqliteUnitOfWork:
+        return SqliteUnitOfWork(self)
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (made on first use, remade after a fork)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            conn = self._connect()
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A ``BEGIN IMMEDIATE`` transaction, committed on success, rolled back on error."""
+        conn = self.connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _open_schema(self) -> None:
+        if Path(self.path).is_dir():
+            raise NotAnOrderkitDatabase(f"{self.path} is a directory, not a database file")
+        probe = self._connect()
+        try:
+            version = self._schema_version(probe)
+            if version == SCHEMA_VERSION:
+                return
+            probe.execute("BEGIN IMMEDIATE")
+            try:
+                version = self._schema_version(probe)  # another process may have migrated
+                for number in range(version, SCHEMA_VERSION):
+                    for statement in sql.MIGRATIONS[number]:
+                        probe.execute(statement)
+                probe.execute(f"DELETE FROM {sql.SCHEMA_TABLE}")
+                probe.execute(
+                    f"INSERT INTO {sql.SCHEMA_TABLE} (version) VALUES (?)", (SCHEMA_VERSION,)
+                )
+                probe.execute("COMMIT")
+            except BaseException:
+                probe.execute("ROLLBACK")
+                raise
+        finally:
+            probe.close()
+
+    def _schema_version(self, conn: sqlite3.Connection) -> int:
+        try:
+            tables = {
+                row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+        except sqlite3.DatabaseError as error:
+            raise NotAnOrderkitDatabase(f"{self.path} is not a SQLite database ({error})") from None
+        if not tables:
+            return 0
+        if sql.SCHEMA_TABLE not in tables:
+            raise NotAnOrderkitDatabase(
+                f"{self.path} is a SQLite database that orderkit did not create "
+                f"(tables: {', '.join(sorted(tables)[:5])})"
+            )
+        row = conn.execute(f"SELECT MAX(version) FROM {sql.SCHEMA_TABLE}").fetchone()
+        version = int(row[0] or 0)
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"{self.path} has schema version {version}; this orderkit knows up to "
+                f"{SCHEMA_VERSION}. Upgrade orderkit to open it."
+            )
+        return version
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def _load(row: tuple[int, str] | None, what: str) -> Order | None:
+    if row is None:
+        return None
+    version, document = row
+    try:
+        order = loads(document, Order)
+    except Exception as error:
+        raise CorruptRecord(f"order {what} cannot be read back: {error!r}") from None
+    order.version = version
+    return order
+
+
+class SqliteOrderRepository(StagedOrders):
+    """Orders in SQLite; changes are staged and written by the unit of work's commit."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        super().__init__()
+        self._sqlite = store
+
+    def get(self, order_id: str) -> Order:
+        row = self._sqlite.connection().execute(sql.SELECT_ORDER, {"id": order_id}).fetchone()
+        order = _load(row, order_id)
+        if order is None:
+            raise OrderNotFound(order_id)
+        return order
+
+    def find_by_idempotency_key(self, key: str) -> Order | None:
+        row = self._sqlite.connection().execute(sql.SELECT_ORDER_BY_KEY, {"key": key}).fetchone()
+        return _load(row, f"with idempotency key {key!r}")
+
+    def list(
+        self,
+        *,
+        state: str | None = None,
+        customer_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Sequence[Order]:
+        check_page(limit, offset)
+        rows = self._sqlite.connection().execute(
+            sql.LIST_ORDERS,
+            {"state": state, "customer_id": customer_id, "limit": limit, "offset": offset},
+        )
+        return [order for row in rows if (order := _load(row, "in a list")) is not None]
+
+
+class SqliteUnitOfWork:
+    """One ``BEGIN IMMEDIATE`` transaction at commit: orders, then their events."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self.orders = SqliteOrderRepository(store)
+
+    def __enter__(self) -> SqliteUnitOfWork:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+
+    def commit(self) -> list[DomainEvent]:
+        staged = list(self.orders.staged.values())
+        if not staged:
+            return []
+        events = [event for order, _ in staged for event in order.pending_events]
+        for order, _ in staged:
+            order.version += 1
+        try:
+            with self._store.write() as conn:
+                for order, is_new in staged:
+                    _write_order(conn, order, is_new)
+                for event in events:
+                    conn.execute(
+                        sql.INSERT_EVENT,
+                        {
+                            "aggregate_id": aggregate_of(event),
+                            "event_type": type(event).__name__,
+                            "payload": dumps_event(event),
+                            "now": _ts(event.occurred_at),
+                        },
+                    )
+        except BaseException:
+            for order, _ in staged:
+                order.version -= 1
+            raise
+        for order, _ in staged:
+            order.pending_events.clear()
+        self.orders.staged.clear()
+        return events
+
+    def rollback(self) -> None:
+        self.orders.staged.clear()
+
+
+def _write_order(conn: sqlite3.Connection, order: Order, is_new: bool) -> None:
+    params: dict[str, Any] = {
+        "id": order.id,
+        "version": order.version,
+        "state": order.state,
+        "document": dumps(order),
+    }
+    if is_new:
+        params.update(
+            customer_id=order.customer.id,
+            placed_at=order.placed_at.isoformat(),
+            idempotency_key=order.idempotency_key,
+        )
+        try:
+            conn.execute(sql.INSERT_ORDER, params)
+        except sqlite3.IntegrityError as error:
+            what = "idempotency key" if "idempotency_key" in str(error) else "id"
+            raise DuplicateKey(f"an order with this {what} already exists ({order.id})") from None
+        return
+    params["expected"] = order.version - 1
+    if conn.execute(sql.UPDATE_ORDER, params).rowcount != 1:
+        if conn.execute(sql.ORDER_EXISTS, {"id": order.id}).fetchone() is None:
+            raise OrderNotFound(order.id)
+        raise ConcurrencyError(
+            f"order {order.id} was changed by someone else since version {order.version - 1}"
+        )
+
+
+class SqliteOutbox:
+    """The outbox tables of a :class:`SqliteStore`."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    def claim(
+        self, *, worker: str, limit: int, lease_seconds: float, now: datetime
+    ) -> Sequence[OutboxRecord]:
+        records = []
+        with self._store.write() as conn:
+            rows = conn.execute(sql.CLAIM_EVENTS, {"now": _ts(now), "limit": limit}).fetchall()
+            until = _ts(now) + lease_seconds
+            for seq, aggregate_id, payload, attempts in rows:
+                conn.execute(sql.LEASE_EVENT, {"worker": worker, "until": until, "seq": seq})
+                records.append(OutboxRecord(seq, aggregate_id, _event(payload, seq), attempts))
+        return records
+
+    def release(self, seqs: Sequence[int], *, worker: str) -> None:
+        with self._store.write() as conn:
+            for seq in seqs:
+                conn.execute(sql.RELEASE_EVENT, {"seq": seq, "worker": worker})
+
+    def is_processed(self, handler: str, seq: int) -> bool:
+        conn = self._store.connection()
+        return (
+            conn.execute(sql.IS_PROCESSED, {"handler": handler, "seq": seq}).fetchone() is not None
+        )
+
+    def mark_processed(self, handler: str, seq: int) -> None:
+        with self._store.write() as conn:
+            conn.execute(sql.MARK_PROCESSED, {"handler": handler, "seq": seq})
+
+    def finish(self, seq: int, *, worker: str, now: datetime) -> None:
+        with self._store.write() as conn:
+            conn.execute(sql.FINISH_EVENT, {"seq": seq, "now": _ts(now)})
+
+    def postpone(self, seq: int, *, worker: str, until: datetime) -> None:
+        with self._store.write() as conn:
+            conn.execute(sql.POSTPONE_EVENT, {"seq": seq, "worker": worker, "until": _ts(until)})
+
+    def dead_letter(self, letter: DeadLetter) -> None:
+        with self._store.write() as conn:
+            conn.execute(
+                sql.UPSERT_DEAD_LETTER,
+                {
+                    "handler": letter.handler,
+                    "seq": letter.seq,
+                    "error": letter.error,
+                    "at": _ts(letter.failed_at),
+                },
+            )
+
+    def dead_letters(self) -> Sequence[DeadLetter]:
+        rows = self._store.connection().execute(sql.LIST_DEAD_LETTERS).fetchall()
+        return [
+            DeadLetter(handler, seq, _event(payload, seq), error, _from_ts(failed_at))
+            for handler, seq, payload, error, failed_at in rows
+        ]
+
+    def remove_dead_letter(self, handler: str, seq: int) -> None:
+        with self._store.write() as conn:
+            conn.execute(sql.DELETE_DEAD_LETTER, {"handler": handler, "seq": seq})
+
+    def pending(self) -> int:
+        row = self._store.connection().execute(sql.COUNT_PENDING).fetchone()
+        return int(row[0])
+
+
+def _event(payload: str, seq: int) -> DomainEvent:
+    try:
+        return loads_event(payload)
+    except Exception as error:
+        raise CorruptRecord(f"outbox event {seq} cannot be read back: {error!r}") from None

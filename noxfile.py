@@ -59,3 +59,11 @@ def bench(session: nox.Session) -> None:
     """Benchmarks: ratios against hand-written baselines measured in the same process."""
     session.install("-e", ".")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session
+def stress(session: nox.Session) -> None:
+    """The multi-process and crash tests at full size (100 SIGKILLs), with their figures."""
+    session.install("-e", ".[test]")
+    session.env["ORDERKIT_CRASH_RUNS"] = "100"
+    session.run("python", "-m", "pytest", "-q", "-s", "tests/test_processes.py", *session.posargs)

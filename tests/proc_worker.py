@@ -39,10 +39,12 @@ class DedupHandler:
             "(order_id TEXT, kind TEXT, occurred_at TEXT, "
             "PRIMARY KEY (order_id, kind, occurred_at))"
         )
+        self.conn.execute("CREATE TABLE IF NOT EXISTS calls (order_id TEXT)")
         self.calls = 0
 
     def __call__(self, event: ok.OrderEvent) -> None:
         self.calls += 1
+        self.conn.execute("INSERT INTO calls VALUES (?)", (event.order_id,))
         self.conn.execute(
             "INSERT INTO received VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             (event.order_id, type(event).__name__, event.occurred_at.isoformat()),
@@ -73,7 +75,7 @@ def main() -> None:
         store = ok.Shop.open(path).store
         with store() as uow:
             order = uow.orders.get(order_id)
-            order.hold(f"reason-{me}", order.placed_at)
+            order.hold(f"reason-{os.path.basename(me)}", order.placed_at)
             uow.orders.save(order)
             open(me, "w").close()
             while not os.path.exists(other):

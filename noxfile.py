@@ -34,7 +34,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS)
 def tests_all(session: nox.Session) -> None:
-    """The test suite on every Python from 3.10 to 3.13 installed here (missing ones are skipped)."""
+    """The test suite on every Python 3.10-3.13 installed here (missing ones are skipped)."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", "-q", *session.posargs)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import sys
+import tempfile
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -85,10 +86,17 @@ def main() -> None:
 @main.command()
 @click.option("--orders", "count", default=300, show_default=True, help="Orders to place.")
 @click.option("--seed", default=7, show_default=True, help="Random seed of the simulation.")
-@click.option("--store", default="memory://", show_default=True, help="Store URL (memory://).")
-def demo(count: int, seed: int, store: str) -> None:
+@click.option(
+    "--store",
+    default=None,
+    help="Store URL: sqlite:///path.db or memory:// [default: a new SQLite file in a temp dir].",
+)
+def demo(count: int, seed: int, store: str | None) -> None:
     """Simulate one shop day: place, acknowledge, hold and cancel orders, then summarise."""
     console = Console()
+    if store is None:
+        store = f"sqlite:///{tempfile.mkdtemp(prefix='orderkit-demo-')}/shop.db"
+    console.print(f"Store: [bold]{store}[/bold]")
     rng = random.Random(seed)
     clock = ManualClock(datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc))
     notifier = MemoryNotifier()
@@ -122,6 +130,7 @@ def demo(count: int, seed: int, store: str) -> None:
             shop.orders.release(order_id, "manual_review")
     elapsed = time.perf_counter() - started
     _summary(console, shop, notifier, count, elapsed)
+    shop.close()
 
 
 def _summary(

@@ -24,7 +24,7 @@ Two paths:
   - two lines with one line id (:class:`DuplicateLineId`);
   - card numbers in place of a payment token (:class:`CardNumberRejected`).
 
-Stored documents use stdlib ``json`` with compact separators and sorted keys.
+Stored documents use stdlib ``json`` with compact separators, keys in field order.
 """
 
 from __future__ import annotations
@@ -249,8 +249,8 @@ _STRICT = make_strict_converter()
 
 
 def dumps(obj: Any) -> str:
-    """JSON text of any orderkit object (compact, keys sorted)."""
-    return json.dumps(_TRUSTED.unstructure(obj), separators=(",", ":"), sort_keys=True)
+    """JSON text of any orderkit object: compact, keys in field order (equal in, equal out)."""
+    return json.dumps(_TRUSTED.unstructure(obj), separators=(",", ":"))
 
 
 def loads(text: str | bytes, cls: type[T]) -> T:
@@ -277,7 +277,7 @@ def dumps_event(event: DomainEvent) -> str:
     """JSON text of an event with its class name under ``"type"``."""
     data = _TRUSTED.unstructure(event)
     data["type"] = type(event).__name__
-    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+    return json.dumps(data, separators=(",", ":"))
 
 
 def loads_event(text: str | bytes) -> DomainEvent:

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal, localcontext
 from enum import Enum
 
-from attrs import define, field, frozen
+from attrs import define, field, frozen, setters
 
 from orderkit.domain.events import (
     DomainEvent,
@@ -171,7 +171,9 @@ def _holds(value: Iterable[Hold]) -> tuple[Hold, ...]:
     return tuple(value)
 
 
-@define(eq=False)
+# Methods assign only values they have checked, so plain attribute writes are enough
+# (and cheaper than attrs' validate-on-setattr hook, which transitions would also pay).
+@define(eq=False, on_setattr=setters.NO_OP)
 class Order:
     """A customer's order. Identity is the ``id``; build new ones with :meth:`place`."""
 

@@ -306,6 +306,26 @@ def test_a_failing_handler_backs_off_exponentially_then_becomes_a_dead_letter(
     assert len(flaky.calls) == 4
 
 
+def test_the_shops_retry_delay_setting_sets_the_back_off(
+    make_shop: ShopMaker, place_command: ok.PlaceOrder
+) -> None:
+    shop = make_shop(retry_delay=timedelta(seconds=30))
+    flaky = Handler(clock_of(shop), fail=first_n(2))
+    shop.subscribe(ok.OrderPlaced, flaky, name="flaky")
+    shop.orders.place(place_command)  # inline: the first attempt fails during the command
+
+    advance(shop, 29 * SECOND)
+    assert shop.events.run_pending() == DispatchReport()
+    advance(shop, SECOND)
+    assert shop.events.run_pending() == DispatchReport(retried=1)
+    advance(shop, 59 * SECOND)
+    assert shop.events.run_pending() == DispatchReport()
+    advance(shop, SECOND)
+    assert shop.events.run_pending() == DispatchReport(delivered=1)
+    assert flaky.times == [START, START + 30 * SECOND, START + 90 * SECOND]
+    assert shop.events.pending() == 0
+
+
 def test_with_one_attempt_the_first_failure_is_a_dead_letter(
     make_shop: ShopMaker, place_command: ok.PlaceOrder
 ) -> None:
@@ -484,6 +504,30 @@ def test_retry_dead_letter_keeps_the_letter_on_failure_and_removes_it_on_success
     assert len(handler.calls) == 3
 
 
+def test_retrying_an_already_resolved_dead_letter_does_not_redeliver_the_event(
+    make_shop: ShopMaker, place_command: ok.PlaceOrder
+) -> None:
+    """A stale letter (say, from a list fetched before someone else retried it) must not
+    hand the event again to a handler that has processed it: per-handler de-duplication."""
+    shop = make_shop(dispatch="worker", handler_attempts=1)
+    broken = [True]
+    handler = Handler(clock_of(shop), fail=lambda _: broken[0])
+    shop.subscribe(ok.OrderPlaced, handler, name="crm")
+    shop.orders.place(place_command)
+    shop.events.run_pending()
+    [letter] = shop.events.dead_letters()
+    broken[0] = False
+    assert shop.events.retry_dead_letter(letter) is True
+    assert len(handler.handled) == 1
+
+    broken[0] = True  # the outside system is down again
+    shop.events.retry_dead_letter(letter)
+
+    assert len(handler.calls) == 2, "the processed event was given to the handler again"
+    assert shop.events.dead_letters() == []
+    assert shop.store.outbox.is_processed("crm", letter.seq)
+
+
 def test_retry_dead_letter_of_an_unsubscribed_handler_is_refused(
     make_shop: ShopMaker, place_command: ok.PlaceOrder
 ) -> None:
@@ -585,6 +629,24 @@ def test_a_raising_handler_does_not_undo_the_command(
     assert stored.promised_delivery is not None
     assert summary(handler.calls) == [("OrderPlaced", order.id)]  # its acknowledgement waits
     assert shop.events.pending() == 2
+
+
+def test_a_handler_that_runs_a_command_sees_its_events_dispatched_in_order(
+    make_shop: ShopMaker, place_command: ok.PlaceOrder
+) -> None:
+    shop = make_shop()
+    seen: list[ok.OrderEvent] = []
+    shop.subscribe(
+        ok.OrderPlaced, lambda event: shop.orders.acknowledge(event.order_id), name="auto"
+    )
+    shop.subscribe(ok.OrderEvent, seen.append, name="rec")
+
+    order = shop.orders.place(place_command)
+
+    assert shop.orders.get(order.id).state == "acknowledged"
+    assert summary(seen) == [("OrderPlaced", order.id), ("OrderAcknowledged", order.id)]
+    assert len(sent_by(shop).for_order(order.id)) == 1
+    assert shop.events.pending() == 0
 
 
 # --- the confirmation notification -----------------------------------------------------------

@@ -189,6 +189,10 @@ class Dispatcher:
         On success the dead letter is removed and True returned; on failure it
         stays (with the new error) and False is returned.
         """
+        if self._outbox.is_processed(letter.handler, letter.seq):
+            # already resolved (a retry elsewhere succeeded): never hand the event over twice
+            self._outbox.remove_dead_letter(letter.handler, letter.seq)
+            return True
         handlers = dict(self._handlers_for(type(letter.event)))
         handler = handlers.get(letter.handler)
         if handler is None:

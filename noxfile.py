@@ -50,7 +50,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on src/."""
-    session.install("-e", ".[cli,holidays]", "mypy")
+    session.install("-e", ".[test]", "mypy")
     session.run("mypy", "--strict", "src/orderkit")
 
 

@@ -9,14 +9,15 @@ import random
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from orderkit.adapters.memory import ManualClock, MemoryNotifier, SequentialIds
+from orderkit.adapters.memory import ManualClock, MemoryNotifier
 from orderkit.domain.order import ORDER_LIFECYCLE, OrderState
 from orderkit.domain.values import Address, ContactChannel, Customer, LineItem, SalesChannel
-from orderkit.errors import MissingExtra
+from orderkit.errors import MissingExtra, OrderkitError
 from orderkit.money import Money
 from orderkit.service.commands import PlaceOrder
 from orderkit.service.settings import ShopSettings
@@ -48,7 +49,7 @@ FIRST = ["Ada", "Ben", "Chloé", "Dmitri", "Eva", "Femi", "Grace", "Hiro", "Ines
 CITIES = [("Berlin", "10115"), ("Hamburg", "20095"), ("Köln", "50667"), ("München", "80331")]
 
 
-def _command(rng: random.Random, number: int) -> PlaceOrder:
+def _command(rng: random.Random, number: int, key: str) -> PlaceOrder:
     name = rng.choice(FIRST)
     sms = rng.random() < 0.3
     customer = Customer(
@@ -73,7 +74,7 @@ def _command(rng: random.Random, number: int) -> PlaceOrder:
         payment_token=f"tok_demo_{number}",
         channel=rng.choice(list(SalesChannel)),
         shipping_charge=Money("4.90", "EUR"),
-        idempotency_key=f"demo-{number}",
+        idempotency_key=key,
     )
 
 
@@ -84,92 +85,99 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--orders", "count", default=300, show_default=True, help="Orders to place.")
+@click.option(
+    "--orders",
+    "count",
+    default=300,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Orders to place.",
+)
 @click.option("--seed", default=7, show_default=True, help="Random seed of the simulation.")
 @click.option(
     "--store",
     default=None,
-    help="Store URL: sqlite:///path.db or memory:// [default: a new SQLite file in a temp dir].",
+    help="Store URL, such as sqlite:///shop.db or memory:// "
+    "[default: a temporary SQLite file, removed afterwards].",
 )
 def demo(count: int, seed: int, store: str | None) -> None:
     """Simulate one shop day: place, acknowledge, hold and cancel orders, then summarise."""
     console = Console()
-    if store is None:
-        store = f"sqlite:///{tempfile.mkdtemp(prefix='orderkit-demo-')}/shop.db"
-    console.print(f"Store: [bold]{store}[/bold]")
+    with tempfile.TemporaryDirectory(prefix="orderkit-demo-") as folder:
+        url = store or f"sqlite:///{folder}/shop.db"
+        console.print(f"Store: [bold]{url}[/bold]" + ("" if store else " (temporary)"))
+        try:
+            _simulate_day(console, url, count, seed)
+        except OrderkitError as error:
+            raise click.ClickException(str(error)) from None
+
+
+def _simulate_day(console: Console, url: str, count: int, seed: int) -> None:
     rng = random.Random(seed)
+    run = uuid.uuid4().hex[:8]  # keys unique per run, so a kept store can host many days
     clock = ManualClock(datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc))
     notifier = MemoryNotifier()
-    shop = Shop.open(
-        store,
-        settings=ShopSettings(currency="EUR", shop_name="orderkit demo shop"),
-        notifier=notifier,
-        clock=clock,
-        ids=SequentialIds(),
-    )
-    step = timedelta(seconds=12 * 3600 / max(count, 1))
-    started = time.perf_counter()
-    held: list[str] = []
-    with Progress(console=console, transient=False) as progress:
-        task = progress.add_task("Simulating the shop day", total=count)
-        for number in range(1, count + 1):
-            clock.advance(step)
-            command = _command(rng, number)
-            order = shop.orders.place(command)
-            if rng.random() < 0.02:  # a double-click: the same request again
-                assert shop.orders.place(command).id == order.id
-            if rng.random() < 0.05:
-                shop.orders.hold(order.id, "manual_review", "large basket")
-                held.append(order.id)
-            if rng.random() < 0.03:
-                shop.orders.cancel(order.id, "customer changed their mind")
-            else:
-                shop.orders.acknowledge(order.id)
-            progress.advance(task)
-        for order_id in held[::2]:
-            shop.orders.release(order_id, "manual_review")
-    elapsed = time.perf_counter() - started
-    _summary(console, shop, notifier, count, elapsed)
-    shop.close()
+    settings = ShopSettings(currency="EUR", shop_name="orderkit demo shop")
+    with Shop.open(url, settings=settings, notifier=notifier, clock=clock) as shop:
+        step = timedelta(seconds=12 * 3600 / count)
+        started = time.perf_counter()
+        placed: list[str] = []
+        held: list[str] = []
+        with Progress(console=console, transient=False) as progress:
+            task = progress.add_task("Simulating the shop day", total=count)
+            for number in range(1, count + 1):
+                clock.advance(step)
+                command = _command(rng, number, f"demo-{run}-{number}")
+                order = shop.orders.place(command)
+                placed.append(order.id)
+                if rng.random() < 0.02:  # a double-click: the same request again
+                    assert shop.orders.place(command).id == order.id
+                if rng.random() < 0.05:
+                    shop.orders.hold(order.id, "manual_review", "large basket")
+                    held.append(order.id)
+                if rng.random() < 0.03:
+                    shop.orders.cancel(order.id, "customer changed their mind")
+                else:
+                    shop.orders.acknowledge(order.id)
+                progress.advance(task)
+            for order_id in held[::2]:
+                shop.orders.release(order_id, "manual_review")
+        elapsed = time.perf_counter() - started
+        _summary(console, shop, notifier, placed, elapsed)
 
 
 def _summary(
-    console: Console, shop: Shop, notifier: MemoryNotifier, count: int, elapsed: float
+    console: Console, shop: Shop, notifier: MemoryNotifier, placed: list[str], elapsed: float
 ) -> None:
     states: Counter[str] = Counter()
     revenue = Money.zero(shop.settings.currency)
     promised: Counter[str] = Counter()
     on_hold = 0
-    offset = 0
-    while True:
-        page = shop.orders.list(limit=500, offset=offset)
-        if not page:
-            break
-        for order in page:
-            states[order.state] += 1
-            on_hold += order.is_on_hold
-            if order.state != OrderState.CANCELLED.value:
-                revenue += order.totals.total
-            if order.promised_delivery:
-                promised[order.promised_delivery.isoformat()] += 1
-        offset += len(page)
+    for order_id in placed:
+        order = shop.orders.get(order_id)
+        states[order.state] += 1
+        on_hold += order.is_on_hold
+        if order.state != OrderState.CANCELLED.value:
+            revenue += order.totals.total
+        if order.promised_delivery:
+            promised[order.promised_delivery.isoformat()] += 1
     table = Table(title="orderkit demo: one shop day")
     table.add_column("what")
     table.add_column("figure", justify="right")
-    table.add_row("orders placed", str(count))
+    table.add_row("orders placed", f"{len(placed):,}")
     for state in ORDER_LIFECYCLE.states:
         if states[state]:
-            table.add_row(f"  {state}", str(states[state]))
-    table.add_row("still on hold", str(on_hold))
-    table.add_row("order value (not cancelled)", str(revenue))
+            table.add_row(f"  {state}", f"{states[state]:,}")
+    table.add_row("still on hold", f"{on_hold:,}")
+    table.add_row("order value (not cancelled)", f"{revenue.amount:,} {revenue.currency}")
     channels = Counter(n.channel.value for n in notifier.sent)
     for channel, sent in sorted(channels.items()):
-        table.add_row(f"confirmations by {channel}", str(sent))
+        table.add_row(f"confirmations by {channel}", f"{sent:,}")
     for day, orders in sorted(promised.items()):
-        table.add_row(f"promised for {day}", str(orders))
-    table.add_row("events still in the outbox", str(shop.events.pending()))
-    table.add_row("dead letters", str(len(shop.events.dead_letters())))
-    table.add_row("orders per second (wall clock)", f"{count / elapsed:,.0f}")
+        table.add_row(f"promised for {day}", f"{orders:,}")
+    table.add_row("events still in the outbox", f"{shop.events.pending():,}")
+    table.add_row("dead letters", f"{len(shop.events.dead_letters()):,}")
+    table.add_row("orders per second (wall clock)", f"{len(placed) / elapsed:,.0f}")
     console.print(table)
 
 

@@ -151,14 +151,19 @@ class InvalidSettings(InvalidInput):
 class InvalidTransition(OrderkitError):
     """A lifecycle trigger is not allowed in the aggregate's current state; nothing changed."""
 
-    def __init__(self, aggregate: str, aggregate_id: str, state: str, trigger: str) -> None:
+    def __init__(
+        self,
+        aggregate: str,
+        aggregate_id: str,
+        state: str,
+        trigger: str,
+        detail: str = "is not allowed from there",
+    ) -> None:
         self.aggregate = aggregate
         self.aggregate_id = aggregate_id
         self.state = state
         self.trigger = trigger
-        super().__init__(
-            f"{aggregate} {aggregate_id} is {state!r}: {trigger!r} is not allowed from there"
-        )
+        super().__init__(f"{aggregate} {aggregate_id} is {state!r}: {trigger!r} {detail}")
 
 
 class TransitionBlocked(InvalidTransition):

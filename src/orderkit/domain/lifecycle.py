@@ -266,7 +266,16 @@ class Lifecycle:
         """
         state = aggregate.state
         event = self._events.get(trigger)
-        if event is None or state not in event.transitions:
+        if event is None:
+            known = ", ".join(self.definition.triggers())
+            raise InvalidTransition(
+                self.definition.aggregate,
+                aggregate.id,
+                state,
+                trigger,
+                f"is not a trigger of this lifecycle (it has: {known})",
+            )
+        if state not in event.transitions:
             raise InvalidTransition(self.definition.aggregate, aggregate.id, state, trigger)
         if not event.trigger(aggregate):
             failed = next(

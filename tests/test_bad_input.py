@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+import orderkit as ok
 from orderkit import (
     Address,
     CardNumberRejected,
@@ -518,3 +519,55 @@ def test_valid_payload_is_accepted(
     order = shop.orders.place(command)
     assert [o.id for o in shop.orders.list()] == [order.id]
     assert [type(event).__name__ for event in dispatched] == ["OrderPlaced"]
+
+
+@pytest.mark.parametrize(
+    "token", ["4111.1111.1111.1111", "4111_1111_1111_1111", "4111/1111/1111/1111"]
+)
+def test_card_numbers_with_any_separator_are_refused_as_tokens(token: str) -> None:
+    with pytest.raises(ok.CardNumberRejected) as caught:
+        ok.domain.values.check_payment_token(token)
+    assert token not in str(caught.value) + repr(caught.value)
+
+
+def test_order_place_itself_refuses_a_card_number_token() -> None:
+    from orderkit.testing.contracts import make_order
+
+    template = make_order("o-1")
+    with pytest.raises(ok.CardNumberRejected):
+        ok.Order.place(
+            order_id="o-2",
+            customer=template.customer,
+            shipping_address=template.shipping_address,
+            channel=template.channel,
+            currency="EUR",
+            lines=template.lines,
+            shipping_charge=template.shipping_charge,
+            payment_token="4111111111111111",
+            placed_at=template.placed_at,
+        )
+
+
+@pytest.mark.parametrize(
+    "note", ["card 4242 4242 4242 4242 exp 12/29", "amex 3782 822463 10005", "4111-1111-1111-1111"]
+)
+def test_card_numbers_in_free_text_are_refused_and_nothing_is_stored(
+    shop: ok.Shop, place_command: ok.PlaceOrder, note: str
+) -> None:
+    order = shop.orders.place(place_command)
+    with pytest.raises(ok.CardNumberRejected):
+        shop.orders.hold(order.id, "manual_review", note=note)
+    with pytest.raises(ok.CardNumberRejected):
+        shop.orders.cancel(order.id, note)
+    with pytest.raises(ok.CardNumberRejected):
+        ok.Address("Ann", note, "Berlin", "10115", "DE")
+    stored = shop.orders.get(order.id)
+    assert (stored.version, stored.holds, stored.state) == (1, (), "placed")
+
+
+@pytest.mark.parametrize("text", ["order 2026-01-05 12:30", "ref 1234 5678", "tel +49 30 1234567"])
+def test_ordinary_numbers_in_free_text_are_accepted(
+    shop: ok.Shop, place_command: ok.PlaceOrder, text: str
+) -> None:
+    order = shop.orders.place(place_command)
+    assert shop.orders.hold(order.id, "manual_review", note=text).holds[0].note == text

@@ -64,7 +64,7 @@ from orderkit.errors import (
     WrongType,
 )
 from orderkit.money import Money
-from orderkit.ports import Notification
+from orderkit.ports import Clock, DeadLetter, IdSource, Notification, Notifier, Store
 from orderkit.service.commands import PlaceOrder
 from orderkit.service.settings import ShopSettings
 from orderkit.shop import Shop
@@ -76,11 +76,13 @@ __all__ = [
     "Address",
     "BusinessCalendar",
     "CardNumberRejected",
+    "Clock",
     "ConcurrencyError",
     "ContactChannel",
     "CorruptRecord",
     "CurrencyMismatch",
     "Customer",
+    "DeadLetter",
     "DeliveryPromise",
     "DomainEvent",
     "DuplicateKey",
@@ -88,6 +90,7 @@ __all__ = [
     "Hold",
     "HoldError",
     "HoldReason",
+    "IdSource",
     "IdempotencyConflict",
     "InvalidField",
     "InvalidInput",
@@ -107,6 +110,7 @@ __all__ = [
     "NotAnOrderkitDatabase",
     "NotFound",
     "Notification",
+    "Notifier",
     "Order",
     "OrderAcknowledged",
     "OrderCancelled",
@@ -129,6 +133,7 @@ __all__ = [
     "Shop",
     "ShopSettings",
     "StorageError",
+    "Store",
     "TooManyLines",
     "TransitionBlocked",
     "TransitionSpec",

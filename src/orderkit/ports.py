@@ -178,7 +178,12 @@ class Outbox(Protocol):
         ...
 
     def release(self, seqs: Sequence[int], *, worker: str) -> None:
-        """Give back claimed events untouched."""
+        """Give back claimed events untouched (only those ``worker`` still holds)."""
+
+    def renew(self, seq: int, *, worker: str, lease_seconds: float, now: datetime) -> bool:
+        """Extend ``worker``'s lease on ``seq`` from ``now``; False when the worker no
+        longer holds it (the lease ran out and another worker took it, or it is finished)."""
+        ...
 
     def is_processed(self, handler: str, seq: int) -> bool:
         """True when ``handler`` has already processed event ``seq``."""
@@ -188,7 +193,7 @@ class Outbox(Protocol):
         """Record that ``handler`` processed event ``seq`` (idempotent)."""
 
     def finish(self, seq: int, *, worker: str, now: datetime) -> None:
-        """Mark event ``seq`` dispatched to every handler."""
+        """Mark event ``seq`` dispatched to every handler, if ``worker`` still holds it."""
 
     def postpone(self, seq: int, *, worker: str, until: datetime) -> None:
         """Count a failed attempt and make the event due again at ``until``."""

@@ -29,6 +29,7 @@ Stored documents use stdlib ``json`` with compact separators, keys in field orde
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from datetime import date, datetime, time
@@ -43,6 +44,7 @@ from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from orderkit.domain import events as events_module
 from orderkit.domain.events import DomainEvent
 from orderkit.domain.order import Order
 from orderkit.domain.values import MAX_NOTE_LENGTH, ContactChannel, SalesChannel
@@ -258,30 +260,38 @@ def loads(text: str | bytes, cls: type[T]) -> T:
     return _TRUSTED.structure(json.loads(text), cls)
 
 
-def _event_classes() -> dict[str, type[DomainEvent]]:
-    found: dict[str, type[DomainEvent]] = {}
-    pending: list[type[DomainEvent]] = [DomainEvent]
-    while pending:
-        cls = pending.pop()
-        found[cls.__name__] = cls
-        pending.extend(cls.__subclasses__())
-    return found
+def event_tag(cls: type[DomainEvent]) -> str:
+    """The ``"type"`` tag of an event class: its name for orderkit's own events,
+    ``module:qualname`` for others, so that any process can import it back."""
+    if cls.__module__.startswith("orderkit."):
+        return cls.__name__
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 @cache
-def _event_class(name: str) -> type[DomainEvent]:
-    return _event_classes()[name]
+def _event_class(tag: str) -> type[DomainEvent]:
+    if ":" in tag:
+        module_name, _, qualname = tag.partition(":")
+        target: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    else:
+        target = getattr(events_module, tag, None)
+    if not (isinstance(target, type) and issubclass(target, DomainEvent)):
+        raise TypeError(f"{tag!r} is not a DomainEvent class")
+    return target
 
 
 def dumps_event(event: DomainEvent) -> str:
-    """JSON text of an event with its class name under ``"type"``."""
+    """JSON text of an event with its class under ``"type"`` (see :func:`event_tag`)."""
     data = _TRUSTED.unstructure(event)
-    data["type"] = type(event).__name__
+    data["type"] = event_tag(type(event))
     return json.dumps(data, separators=(",", ":"))
 
 
 def loads_event(text: str | bytes) -> DomainEvent:
-    """Rebuild an event written by :func:`dumps_event` (subclasses defined by users too)."""
+    """Rebuild an event written by :func:`dumps_event`, importing a user's event module
+    if this process has not imported it yet."""
     data = json.loads(text)
     return _TRUSTED.structure(data, _event_class(data.pop("type")))
 

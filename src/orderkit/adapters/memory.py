@@ -220,9 +220,19 @@ class MemoryOutbox:
         with self._lock:
             self._processed.add((handler, seq))
 
+    def renew(self, seq: int, *, worker: str, lease_seconds: float, now: datetime) -> bool:
+        with self._lock:
+            row = self._pending.get(seq)
+            if row is None or row.lease_owner != worker:
+                return False
+            row.lease_until = now + timedelta(seconds=lease_seconds)
+            return True
+
     def finish(self, seq: int, *, worker: str, now: datetime) -> None:
         with self._lock:
-            self._pending.pop(seq, None)
+            row = self._pending.get(seq)
+            if row is not None and row.lease_owner == worker:
+                del self._pending[seq]
 
     def postpone(self, seq: int, *, worker: str, until: datetime) -> None:
         with self._lock:

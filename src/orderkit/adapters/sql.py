@@ -99,6 +99,15 @@ WHERE seq = :seq AND lease_owner = :worker
 """
 FINISH_EVENT = """
 UPDATE outbox SET dispatched_at = :now, lease_owner = NULL, lease_until = NULL
+WHERE seq = :seq AND lease_owner = :worker
+"""
+RENEW_LEASE = """
+UPDATE outbox SET lease_until = :until
+WHERE seq = :seq AND lease_owner = :worker AND dispatched_at IS NULL
+"""
+SET_ASIDE_EVENT = """
+UPDATE outbox SET attempts = attempts + 1, available_at = :until,
+                  lease_owner = NULL, lease_until = NULL
 WHERE seq = :seq
 """
 POSTPONE_EVENT = """

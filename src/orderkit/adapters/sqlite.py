@@ -19,6 +19,7 @@ One connection per thread and process; a store can be shared by threads.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -41,6 +42,7 @@ from orderkit.errors import (
     NotAnOrderkitDatabase,
     OrderNotFound,
     SchemaTooNew,
+    StorageError,
 )
 from orderkit.ports import DeadLetter, OutboxRecord
 from orderkit.serialization import dumps, dumps_event, loads, loads_event
@@ -48,6 +50,8 @@ from orderkit.serialization import dumps, dumps_event, loads, loads_event
 __all__ = ["SqliteOutbox", "SqliteStore", "SqliteUnitOfWork"]
 
 SCHEMA_VERSION = len(sql.MIGRATIONS)
+
+log = logging.getLogger("orderkit.sqlite")
 
 
 def _ts(moment: datetime) -> float:
@@ -76,6 +80,8 @@ class SqliteStore:
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
         self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
         self.outbox = SqliteOutbox(self)
         self._open_schema()
 
@@ -90,6 +96,8 @@ class SqliteStore:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             self._local.conn, self._local.pid = conn, os.getpid()
+            with self._connections_lock:
+                self._connections.append(conn)
         return conn
 
     def _connect(self) -> sqlite3.Connection:
@@ -103,13 +111,16 @@ class SqliteStore:
     def write(self) -> Iterator[sqlite3.Connection]:
         """A ``BEGIN IMMEDIATE`` transaction, committed on success, rolled back on error."""
         conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
         try:
+            conn.execute("BEGIN IMMEDIATE")
             yield conn
             conn.execute("COMMIT")
-        except BaseException:
+        except BaseException as error:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if isinstance(error, sqlite3.OperationalError):
+                # locked past the busy timeout, disk full, read-only file...
+                raise StorageError(f"{self.path}: {error}") from error
             raise
 
     def _open_schema(self) -> None:
@@ -161,11 +172,12 @@ class SqliteStore:
         return version
 
     def close(self) -> None:
-        """Close this thread's connection."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        """Close every connection this store opened in this process (all threads)."""
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
             conn.close()
-            self._local.conn = None
+        self._local = threading.local()
 
 
 def _load(row: tuple[int, str] | None, what: str) -> Order | None:
@@ -308,9 +320,26 @@ class SqliteOutbox:
             rows = conn.execute(sql.CLAIM_EVENTS, {"now": _ts(now), "limit": limit}).fetchall()
             until = _ts(now) + lease_seconds
             for seq, aggregate_id, payload, attempts in rows:
+                try:
+                    event = loads_event(payload)
+                except Exception as error:
+                    # Put it aside (later events of its aggregate wait behind it) instead of
+                    # failing every claim; it is retried once the cause (say, an event class
+                    # this process cannot import) is fixed.
+                    log.error("outbox event %s cannot be read back: %r", seq, error)
+                    conn.execute(sql.SET_ASIDE_EVENT, {"seq": seq, "until": _ts(now) + 3600})
+                    continue
                 conn.execute(sql.LEASE_EVENT, {"worker": worker, "until": until, "seq": seq})
-                records.append(OutboxRecord(seq, aggregate_id, _event(payload, seq), attempts))
+                records.append(OutboxRecord(seq, aggregate_id, event, attempts))
         return records
+
+    def renew(self, seq: int, *, worker: str, lease_seconds: float, now: datetime) -> bool:
+        with self._store.write() as conn:
+            cursor = conn.execute(
+                sql.RENEW_LEASE,
+                {"seq": seq, "worker": worker, "until": _ts(now) + lease_seconds},
+            )
+            return cursor.rowcount == 1
 
     def release(self, seqs: Sequence[int], *, worker: str) -> None:
         with self._store.write() as conn:
@@ -329,7 +358,7 @@ class SqliteOutbox:
 
     def finish(self, seq: int, *, worker: str, now: datetime) -> None:
         with self._store.write() as conn:
-            conn.execute(sql.FINISH_EVENT, {"seq": seq, "now": _ts(now)})
+            conn.execute(sql.FINISH_EVENT, {"seq": seq, "now": _ts(now), "worker": worker})
 
     def postpone(self, seq: int, *, worker: str, until: datetime) -> None:
         with self._store.write() as conn:

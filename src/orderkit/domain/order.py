@@ -12,7 +12,7 @@ every successful save and refuses a save from a stale version.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, localcontext
 from enum import Enum
 
@@ -42,6 +42,7 @@ from orderkit.domain.values import (
     Hold,
     LineItem,
     SalesChannel,
+    check_payment_token,
     check_text,
     text,
 )
@@ -211,8 +212,13 @@ class Order:
         idempotency_key: str | None = None,
         request_fingerprint: str | None = None,
     ) -> Order:
-        """Create a placed order after checking its lines; appends :class:`OrderPlaced`."""
+        """Create a placed order after checking its lines and payment token.
+
+        Appends :class:`OrderPlaced`. Raises :class:`CardNumberRejected` when the
+        token is a card number.
+        """
         check_order_lines(lines, currency, shipping_charge)
+        check_payment_token(payment_token)
         order = cls(
             id=order_id,
             customer=customer,
@@ -273,7 +279,9 @@ class Order:
         self, promised_delivery: date, at: datetime, lifecycle: Lifecycle = _DEFAULT
     ) -> None:
         """Confirm the order to the customer with a promised delivery date."""
-        if not isinstance(promised_delivery, date) or promised_delivery < self.placed_at.date():
+        # The promise is a date in the shop's time zone, which may be a day behind UTC.
+        earliest = self.placed_at.date() - timedelta(days=1)
+        if not isinstance(promised_delivery, date) or promised_delivery < earliest:
             raise InvalidField(
                 "must be a date on or after the order date",
                 field="promised_delivery",

@@ -85,7 +85,9 @@ class HoldReason(str, Enum):
 def check_text(value: object, *, field: str, limit: int, required: bool = True) -> str:
     """Return ``value`` if it is a ``str`` of at most ``limit`` characters (not blank if required).
 
-    Raises :class:`InvalidField` for non-text or blank text, :class:`ValueTooLong` past the limit.
+    Raises :class:`InvalidField` for non-text or blank text, :class:`ValueTooLong` past the
+    limit, and :class:`CardNumberRejected` when free text (a limit above
+    :data:`MAX_ID_LENGTH`) holds a card number.
     """
     if not isinstance(value, str):
         raise InvalidField(f"must be text, got {type(value).__name__}", field=field, value=value)
@@ -95,7 +97,35 @@ def check_text(value: object, *, field: str, limit: int, required: bool = True) 
         )
     if required and not value.strip():
         raise InvalidField("must not be empty", field=field, value=value)
+    # Free text (names, address lines, notes) is screened for card numbers; ids and codes
+    # are not: a numeric id or timestamp key passes the Luhn check one time in ten.
+    if limit > MAX_ID_LENGTH and _CARD_CANDIDATE.search(value) and contains_card_number(value):
+        raise CardNumberRejected(
+            "looks like it contains a card number; orderkit never accepts or stores card numbers",
+            field=field,
+            value=_REDACTED,
+        )
     return value
+
+
+# A card number as people write it: 12 to 19 digits in one run, or groups of four joined
+# by one repeated separator (4111 1111 1111 1111, 4111-1111-1111-1111, 4111.1111.1111.1).
+_CARD_CANDIDATE = re.compile(
+    r"(?<![0-9])(?:"
+    r"[0-9]{12,19}"  # one run
+    r"|[0-9]{4}([ .\-_])[0-9]{4}(?:\1[0-9]{4}){1,2}(?:\1[0-9]{1,3})?"  # 4-4-4(-4)(-1..3)
+    r"|[0-9]{4}([ .\-_])[0-9]{6}\2[0-9]{4,5}"  # 4-6-5 (American Express, Diners)
+    r")(?![0-9])"
+)
+
+
+def contains_card_number(text: str) -> bool:
+    """True when ``text`` holds something written like a card number that passes the Luhn check."""
+    for match in _CARD_CANDIDATE.finditer(text):
+        digits = re.sub(r"[^0-9]", "", match.group())
+        if 12 <= len(digits) <= 19 and _luhn_ok(digits):
+            return True
+    return False
 
 
 def text(limit: int, *, required: bool = True) -> Any:
@@ -281,7 +311,7 @@ def check_payment_token(token: object) -> str:
             field="payment_token",
             value=_redact(token),
         )
-    digits = re.sub(r"[\s-]", "", token)
+    digits = re.sub(r"[^0-9A-Za-z]", "", token)
     if digits.isdigit() and 12 <= len(digits) <= 19 and _luhn_ok(digits):
         raise CardNumberRejected(
             "looks like a card number; orderkit never accepts card numbers, "

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -50,6 +51,10 @@ def handler_name(handler: Callable[..., object]) -> str:
     """The default stable name of a handler: ``module.qualname`` (or its class's)."""
     target = handler if hasattr(handler, "__qualname__") else type(handler)
     return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
+
+
+def _this_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
 @frozen
@@ -121,22 +126,25 @@ class Dispatcher:
             self._by_type[event_type] = handlers
         return handlers
 
-    def run_pending(self, *, worker: str = "inline", batch: int = 100) -> DispatchReport:
+    def run_pending(self, *, worker: str | None = None, batch: int = 100) -> DispatchReport:
         """Deliver every event that is due now; return what happened.
 
-        Events waiting for a retry whose time has not come stay for a later call.
+        ``worker`` names the lease holder (by default this host, process and
+        thread). Events waiting for a retry whose time has not come stay for a
+        later call.
         """
+        name = worker or _this_worker()
         delivered = retried = dead = 0
         while True:
             records = self._outbox.claim(
-                worker=worker,
+                worker=name,
                 limit=batch,
                 lease_seconds=self.lease.total_seconds(),
                 now=self._clock.now(),
             )
             if not records:
                 return DispatchReport(delivered, retried, dead)
-            outcome = self._deliver(records, worker)
+            outcome = self._deliver(records, name)
             delivered += outcome.delivered
             retried += outcome.retried
             dead += outcome.dead
@@ -144,26 +152,46 @@ class Dispatcher:
     def _deliver(self, records: Sequence[OutboxRecord], worker: str) -> DispatchReport:
         delivered = retried = dead = 0
         held_back: set[str] = set()
-        for record in records:
-            if record.aggregate_id in held_back:
-                self._outbox.release([record.seq], worker=worker)
-                continue
-            failures = self._run_handlers(record)
-            now = self._clock.now()
-            if not failures:
-                self._outbox.finish(record.seq, worker=worker, now=now)
-                delivered += 1
-            elif record.attempts + 1 >= self.max_attempts:
-                for name, error in failures:
-                    self._outbox.dead_letter(DeadLetter(name, record.seq, record.event, error, now))
-                self._outbox.finish(record.seq, worker=worker, now=now)
-                dead += 1
-            else:
-                delay = min(self.retry_delay * 2**record.attempts, self.max_retry_delay)
-                self._outbox.postpone(record.seq, worker=worker, until=now + delay)
-                held_back.add(record.aggregate_id)
-                retried += 1
+        unsettled = {record.seq for record in records}
+        try:
+            for record in records:
+                outcome = self._settle(record, worker, held_back)
+                unsettled.discard(record.seq)
+                delivered += outcome == "delivered"
+                retried += outcome == "retried"
+                dead += outcome == "dead"
+        finally:
+            if unsettled:  # interrupted: hand the rest back now rather than at lease end
+                self._outbox.release(sorted(unsettled), worker=worker)
         return DispatchReport(delivered, retried, dead)
+
+    def _settle(self, record: OutboxRecord, worker: str, held_back: set[str]) -> str:
+        """Run one event's handlers and record the outcome: delivered, retried, dead or skipped."""
+        if record.aggregate_id in held_back:
+            self._outbox.release([record.seq], worker=worker)
+            return "skipped"
+        # Each event gets a fresh lease before its handlers run, so a slow batch never
+        # runs an event whose lease has passed to another worker.
+        lease = self.lease.total_seconds()
+        if not self._outbox.renew(
+            record.seq, worker=worker, lease_seconds=lease, now=self._clock.now()
+        ):
+            held_back.add(record.aggregate_id)
+            return "skipped"
+        failures = self._run_handlers(record)
+        now = self._clock.now()
+        if not failures:
+            self._outbox.finish(record.seq, worker=worker, now=now)
+            return "delivered"
+        if record.attempts + 1 >= self.max_attempts:
+            for name, error in failures:
+                self._outbox.dead_letter(DeadLetter(name, record.seq, record.event, error, now))
+            self._outbox.finish(record.seq, worker=worker, now=now)
+            return "dead"
+        delay = min(self.retry_delay * 2**record.attempts, self.max_retry_delay)
+        self._outbox.postpone(record.seq, worker=worker, until=now + delay)
+        held_back.add(record.aggregate_id)
+        return "retried"
 
     def _run_handlers(self, record: OutboxRecord) -> list[tuple[str, str]]:
         failures = []
@@ -173,7 +201,10 @@ class Dispatcher:
             try:
                 handler(record.event)
             except Exception as error:
-                log.warning("handler %s failed on event %s: %r", name, record.seq, error)
+                # the error text may quote customer data: the log gets its type only
+                log.warning(
+                    "handler %s failed on event %s: %s", name, record.seq, type(error).__name__
+                )
                 failures.append((name, repr(error)))
                 continue
             self._outbox.mark_processed(name, record.seq)
@@ -222,7 +253,7 @@ class Dispatcher:
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         """Dispatch in a loop until ``should_stop()`` is true: the body of a worker process."""
-        name = worker or f"{socket.gethostname()}:{os.getpid()}"
+        name = worker or _this_worker()
         while not should_stop():
             report = self.run_pending(worker=name)
             if not (report.delivered or report.dead):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 
 from orderkit.domain.order import Order
 from orderkit.errors import (
@@ -19,6 +20,8 @@ from orderkit.service.dispatch import Dispatcher
 from orderkit.service.settings import ShopSettings
 
 __all__ = ["OrderService"]
+
+log = logging.getLogger("orderkit.orders")
 
 Change = Callable[[Order, datetime], None]
 
@@ -149,13 +152,21 @@ class OrderService:
 
         return self._run(work, retry_on=ConcurrencyError)
 
+    def _dispatch_after_commit(self) -> None:
+        """Deliver events inline. The command has committed: a failure here must not
+        make the caller believe it did not (a retry without a key would repeat it)."""
+        try:
+            self._dispatcher.run_pending()
+        except Exception:
+            log.exception("inline dispatch failed; the events stay in the outbox")
+
     def _run(
         self, work: Callable[[UnitOfWork, datetime], Order], *, retry_on: type[Exception] | None
     ) -> Order:
         """Run ``work`` in a unit of work and commit; re-run it from scratch on ``retry_on``."""
         for attempt in range(self._settings.concurrency_retries + 1):
             with self._uow() as uow:
-                order = work(uow, self._clock.now())
+                order = work(uow, self._clock.now().astimezone(timezone.utc))
                 try:
                     events = uow.commit()
                 except Exception as error:
@@ -164,6 +175,6 @@ class OrderService:
                         raise
                     continue
             if events and self._settings.dispatch == "inline":
-                self._dispatcher.run_pending()
+                self._dispatch_after_commit()
             return order
         raise AssertionError("unreachable")  # pragma: no cover

@@ -692,3 +692,15 @@ def test_confirmation_is_not_resent_when_another_handler_retries_the_event(
     [confirmation] = sent_by(shop).for_order(order.id)
     assert confirmation.kind == "order_confirmation"
     assert confirmation.promised_delivery == shop.orders.get(order.id).promised_delivery
+
+
+def test_no_confirmation_for_an_order_cancelled_before_dispatch(
+    make_shop: ShopMaker, place_command: ok.PlaceOrder
+) -> None:
+    shop = make_shop(dispatch="worker")
+    order = shop.orders.place(place_command)
+    shop.orders.acknowledge(order.id)
+    shop.orders.cancel(order.id, "changed their mind")
+    shop.events.run_pending()
+    assert sent_by(shop).sent == []
+    assert shop.events.pending() == 0

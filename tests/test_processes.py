@@ -74,6 +74,17 @@ def test_four_processes_place_250_orders_each_and_nothing_is_lost(tmp_path: Path
     assert keys == 1000
 
 
+def test_two_processes_replaying_the_same_keys_place_each_order_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "shop.db")
+    SqliteStore(path).close()
+    twins = [_spawn("place", path, "same", "150") for _ in range(2)]
+    first, second = (_finish(process).split() for process in twins)
+    assert first == second  # both got the same order for every key
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 150
+        assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 150
+
+
 def test_concurrent_commands_on_one_order_lose_no_update(tmp_path: Path) -> None:
     path = str(tmp_path / "shop.db")
     store = SqliteStore(path)

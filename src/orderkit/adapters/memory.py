@@ -71,12 +71,14 @@ class MemoryOrderRepository(StagedOrders):
         self._store = store
 
     def get(self, order_id: str) -> Order:
+        """A private copy of the committed order ``order_id``; raises OrderNotFound if absent."""
         stored = self._store.orders.get(order_id)
         if stored is None:
             raise OrderNotFound(order_id)
         return _private_copy(stored)
 
     def find_by_idempotency_key(self, key: str) -> Order | None:
+        """A private copy of the committed order placed with ``key``, or None."""
         order_id = self._store.idempotency_keys.get(key)
         return None if order_id is None else self.get(order_id)
 
@@ -88,6 +90,9 @@ class MemoryOrderRepository(StagedOrders):
         limit: int = 50,
         offset: int = 0,
     ) -> Sequence[Order]:
+        """Private copies of matching committed orders, by ``placed_at`` then id, paged.
+
+        Raises InvalidField when ``limit`` or ``offset`` is out of range."""
         check_page(limit, offset)
         with self._store.lock:
             matches = [
@@ -119,6 +124,10 @@ class MemoryUnitOfWork:
         self.rollback()
 
     def commit(self) -> list[DomainEvent]:
+        """Check and apply every staged order under the store lock; return their events.
+
+        Raises DuplicateKey, OrderNotFound or ConcurrencyError (stale version) before
+        anything is applied. On success bumps versions and appends the events to the outbox."""
         staged = list(self.orders.staged.values())
         store = self._store
         with store.lock:
@@ -151,6 +160,7 @@ class MemoryUnitOfWork:
         return events
 
     def rollback(self) -> None:
+        """Drop the staged orders; the store is untouched until commit."""
         self.orders.staged.clear()
 
 
@@ -188,6 +198,8 @@ class MemoryOutbox:
     def claim(
         self, *, worker: str, limit: int, lease_seconds: float, now: datetime
     ) -> Sequence[OutboxRecord]:
+        """Lease up to ``limit`` due events to ``worker`` in seq order, skipping every event
+        of an aggregate whose earlier event is leased or not yet due."""
         claimed: list[OutboxRecord] = []
         held_back: set[str] = set()
         until = now + timedelta(seconds=lease_seconds)
@@ -206,6 +218,7 @@ class MemoryOutbox:
         return claimed
 
     def release(self, seqs: Sequence[int], *, worker: str) -> None:
+        """Clear the lease on each of ``seqs`` that ``worker`` holds; others are left alone."""
         with self._lock:
             for seq in seqs:
                 row = self._pending.get(seq)
@@ -213,14 +226,19 @@ class MemoryOutbox:
                     row.lease_owner = row.lease_until = None
 
     def is_processed(self, handler: str, seq: int) -> bool:
+        """True when ``handler`` was marked as having processed ``seq``."""
         with self._lock:
             return (handler, seq) in self._processed
 
     def mark_processed(self, handler: str, seq: int) -> None:
+        """Remember that ``handler`` processed ``seq``; repeating it is harmless."""
         with self._lock:
             self._processed.add((handler, seq))
 
     def renew(self, seq: int, *, worker: str, lease_seconds: float, now: datetime) -> bool:
+        """Extend ``worker``'s lease on ``seq`` to ``now + lease_seconds``.
+
+        Returns False when ``worker`` no longer holds it (released, finished or taken over)."""
         with self._lock:
             row = self._pending.get(seq)
             if row is None or row.lease_owner != worker:
@@ -229,12 +247,15 @@ class MemoryOutbox:
             return True
 
     def finish(self, seq: int, *, worker: str, now: datetime) -> None:
+        """Drop ``seq`` from the pending events if ``worker`` holds it; otherwise do nothing."""
         with self._lock:
             row = self._pending.get(seq)
             if row is not None and row.lease_owner == worker:
                 del self._pending[seq]
 
     def postpone(self, seq: int, *, worker: str, until: datetime) -> None:
+        """If ``worker`` holds ``seq``: count a failed attempt, release the lease and make
+        the event due again at ``until``."""
         with self._lock:
             row = self._pending.get(seq)
             if row is not None and row.lease_owner == worker:
@@ -243,18 +264,22 @@ class MemoryOutbox:
                 row.lease_owner = row.lease_until = None
 
     def dead_letter(self, letter: DeadLetter) -> None:
+        """Store ``letter``, replacing any earlier letter for the same handler and seq."""
         with self._lock:
             self._letters[(letter.handler, letter.seq)] = letter
 
     def dead_letters(self) -> Sequence[DeadLetter]:
+        """Every dead letter, ordered by seq, then handler."""
         with self._lock:
             return [self._letters[key] for key in sorted(self._letters, key=lambda k: (k[1], k[0]))]
 
     def remove_dead_letter(self, handler: str, seq: int) -> None:
+        """Forget the dead letter of ``handler`` for ``seq``, if there is one."""
         with self._lock:
             self._letters.pop((handler, seq), None)
 
     def pending(self) -> int:
+        """How many appended events are not yet finished."""
         with self._lock:
             return len(self._pending)
 
@@ -267,6 +292,7 @@ class MemoryNotifier:
         self.sent: list[Notification] = []
 
     def send(self, notification: Notification) -> None:
+        """Append ``notification`` to :attr:`sent` instead of delivering it."""
         with self._lock:
             self.sent.append(notification)
 
@@ -286,6 +312,7 @@ class ManualClock:
         self._now = start
 
     def now(self) -> datetime:
+        """The clock's time, changed only by :meth:`advance` and :meth:`set`."""
         return self._now
 
     def advance(self, delta: timedelta) -> None:
@@ -309,6 +336,7 @@ class SequentialIds:
         self._counters: dict[str, itertools.count[int]] = {}
 
     def new_id(self, kind: str) -> str:
+        """The next id for ``kind``, such as ``order-000001`` (each kind counts from 1)."""
         with self._lock:
             counter = self._counters.setdefault(kind, itertools.count(1))
             return f"{kind}-{next(counter):06d}"

@@ -200,6 +200,9 @@ class SqliteOrderRepository(StagedOrders):
         self._sqlite = store
 
     def get(self, order_id: str) -> Order:
+        """Read the committed order ``order_id`` from the database.
+
+        Raises OrderNotFound if absent, CorruptRecord if its document cannot be read back."""
         row = self._sqlite.connection().execute(sql.SELECT_ORDER, {"id": order_id}).fetchone()
         order = _load(row, order_id)
         if order is None:
@@ -207,6 +210,7 @@ class SqliteOrderRepository(StagedOrders):
         return order
 
     def find_by_idempotency_key(self, key: str) -> Order | None:
+        """The committed order placed with ``key``, or None; raises CorruptRecord if unreadable."""
         row = self._sqlite.connection().execute(sql.SELECT_ORDER_BY_KEY, {"key": key}).fetchone()
         return _load(row, f"with idempotency key {key!r}")
 
@@ -218,6 +222,9 @@ class SqliteOrderRepository(StagedOrders):
         limit: int = 50,
         offset: int = 0,
     ) -> Sequence[Order]:
+        """Committed orders matching the filters, by ``placed_at`` then id, paged in SQL.
+
+        Raises InvalidField for a bad ``limit``/``offset``, CorruptRecord for an unreadable row."""
         check_page(limit, offset)
         rows = self._sqlite.connection().execute(
             sql.LIST_ORDERS,
@@ -245,6 +252,10 @@ class SqliteUnitOfWork:
         self.rollback()
 
     def commit(self) -> list[DomainEvent]:
+        """Write staged orders, then their events, in one ``BEGIN IMMEDIATE`` transaction.
+
+        Returns the events ([] if nothing is staged). Raises DuplicateKey, OrderNotFound,
+        ConcurrencyError or StorageError; then the transaction and versions are rolled back."""
         staged = list(self.orders.staged.values())
         if not staged:
             return []
@@ -275,6 +286,7 @@ class SqliteUnitOfWork:
         return events
 
     def rollback(self) -> None:
+        """Drop the staged orders; nothing is written before commit."""
         self.orders.staged.clear()
 
 
@@ -315,6 +327,9 @@ class SqliteOutbox:
     def claim(
         self, *, worker: str, limit: int, lease_seconds: float, now: datetime
     ) -> Sequence[OutboxRecord]:
+        """Lease up to ``limit`` due events to ``worker``, by seq, in one write transaction.
+
+        An event that cannot be read back is logged and set aside for an hour, not returned."""
         records = []
         with self._store.write() as conn:
             rows = conn.execute(sql.CLAIM_EVENTS, {"now": _ts(now), "limit": limit}).fetchall()
@@ -334,6 +349,9 @@ class SqliteOutbox:
         return records
 
     def renew(self, seq: int, *, worker: str, lease_seconds: float, now: datetime) -> bool:
+        """Extend ``worker``'s lease on unfinished ``seq`` to ``now + lease_seconds``.
+
+        Returns False when ``worker`` no longer holds it or it is already dispatched."""
         with self._store.write() as conn:
             cursor = conn.execute(
                 sql.RENEW_LEASE,
@@ -342,29 +360,37 @@ class SqliteOutbox:
             return cursor.rowcount == 1
 
     def release(self, seqs: Sequence[int], *, worker: str) -> None:
+        """Clear the lease on each of ``seqs`` that ``worker`` holds; others are left alone."""
         with self._store.write() as conn:
             for seq in seqs:
                 conn.execute(sql.RELEASE_EVENT, {"seq": seq, "worker": worker})
 
     def is_processed(self, handler: str, seq: int) -> bool:
+        """True when ``processed_events`` has a row for ``handler`` and ``seq``."""
         conn = self._store.connection()
         return (
             conn.execute(sql.IS_PROCESSED, {"handler": handler, "seq": seq}).fetchone() is not None
         )
 
     def mark_processed(self, handler: str, seq: int) -> None:
+        """Insert a ``processed_events`` row for ``handler`` and ``seq`` (no-op if present)."""
         with self._store.write() as conn:
             conn.execute(sql.MARK_PROCESSED, {"handler": handler, "seq": seq})
 
     def finish(self, seq: int, *, worker: str, now: datetime) -> None:
+        """Mark ``seq`` dispatched at ``now`` and clear its lease, if ``worker`` still holds it."""
         with self._store.write() as conn:
             conn.execute(sql.FINISH_EVENT, {"seq": seq, "now": _ts(now), "worker": worker})
 
     def postpone(self, seq: int, *, worker: str, until: datetime) -> None:
+        """If ``worker`` holds ``seq``: count a failed attempt, release the lease and make
+        the event due again at ``until``."""
         with self._store.write() as conn:
             conn.execute(sql.POSTPONE_EVENT, {"seq": seq, "worker": worker, "until": _ts(until)})
 
     def dead_letter(self, letter: DeadLetter) -> None:
+        """Upsert ``letter``; an existing letter for the same handler and seq takes its error
+        and time."""
         with self._store.write() as conn:
             conn.execute(
                 sql.UPSERT_DEAD_LETTER,
@@ -377,6 +403,9 @@ class SqliteOutbox:
             )
 
     def dead_letters(self) -> Sequence[DeadLetter]:
+        """Every dead letter with its event, by seq then handler.
+
+        Raises CorruptRecord if an event cannot be read back."""
         rows = self._store.connection().execute(sql.LIST_DEAD_LETTERS).fetchall()
         return [
             DeadLetter(handler, seq, _event(payload, seq), error, _from_ts(failed_at))
@@ -384,10 +413,12 @@ class SqliteOutbox:
         ]
 
     def remove_dead_letter(self, handler: str, seq: int) -> None:
+        """Delete the dead letter of ``handler`` for ``seq``, if there is one."""
         with self._store.write() as conn:
             conn.execute(sql.DELETE_DEAD_LETTER, {"handler": handler, "seq": seq})
 
     def pending(self) -> int:
+        """How many outbox events are not yet dispatched."""
         row = self._store.connection().execute(sql.COUNT_PENDING).fetchone()
         return int(row[0])
 

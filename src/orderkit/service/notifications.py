@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from orderkit.domain.events import OrderAcknowledged
-from orderkit.domain.order import Order
+from orderkit.domain.order import Order, OrderState
 from orderkit.domain.values import ContactChannel
 from orderkit.ports import Notification, Notifier, UnitOfWorkFactory
 
@@ -56,4 +56,6 @@ class ConfirmationSender:
     def __call__(self, event: OrderAcknowledged) -> None:
         with self._uow() as uow:
             order = uow.orders.get(event.order_id)
+        if order.state == OrderState.CANCELLED.value:
+            return  # cancelled before a worker got here: a "confirmed" message would mislead
         self._notifier.send(order_confirmation(order, self._shop_name))

@@ -11,12 +11,11 @@ import itertools
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from types import TracebackType
 
 import attrs
 from attrs import define
 
-from orderkit.adapters.repository import StagedOrders, check_page
+from orderkit.adapters.repository import StagedOrders, StagedUnitOfWork, check_page
 from orderkit.domain.events import DomainEvent, aggregate_of
 from orderkit.domain.order import Order
 from orderkit.errors import ConcurrencyError, DuplicateKey, InvalidField, OrderNotFound
@@ -105,23 +104,12 @@ class MemoryOrderRepository(StagedOrders):
         return [_private_copy(order) for order in matches[offset : offset + limit]]
 
 
-class MemoryUnitOfWork:
+class MemoryUnitOfWork(StagedUnitOfWork[MemoryOrderRepository]):
     """One transaction against a :class:`MemoryStore`."""
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
         self.orders = MemoryOrderRepository(store)
-
-    def __enter__(self) -> MemoryUnitOfWork:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.rollback()
 
     def commit(self) -> list[DomainEvent]:
         """Check and apply every staged order under the store lock; return their events.
@@ -158,10 +146,6 @@ class MemoryUnitOfWork:
             order.pending_events.clear()
         self.orders.staged.clear()
         return events
-
-    def rollback(self) -> None:
-        """Drop the staged orders; the store is untouched until commit."""
-        self.orders.staged.clear()
 
 
 @define

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
 from orderkit.domain.order import Order
 from orderkit.errors import InvalidField
 
-__all__ = ["StagedOrders", "check_page"]
+__all__ = ["StagedOrders", "StagedUnitOfWork", "check_page"]
+
+R = TypeVar("R", bound="StagedOrders")
+U = TypeVar("U", bound="StagedUnitOfWork[Any]")
 
 
 def check_page(limit: int, offset: int) -> None:
@@ -30,3 +36,25 @@ class StagedOrders:
         """Stage changes to a loaded (or just added) order."""
         is_new = order.id in self.staged and self.staged[order.id][1]
         self.staged[order.id] = (order, is_new)
+
+
+class StagedUnitOfWork(Generic[R]):
+    """A unit of work over a :class:`StagedOrders` repository: leaving the ``with``
+    block without a commit discards what was staged."""
+
+    orders: R
+
+    def __enter__(self: U) -> U:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+
+    def rollback(self) -> None:
+        """Discard every staged change."""
+        self.orders.staged.clear()

@@ -27,11 +27,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
 from orderkit.adapters import sql
-from orderkit.adapters.repository import StagedOrders, check_page
+from orderkit.adapters.repository import StagedOrders, StagedUnitOfWork, check_page
 from orderkit.domain.events import DomainEvent, aggregate_of
 from orderkit.domain.order import Order
 from orderkit.errors import (
@@ -233,23 +232,12 @@ class SqliteOrderRepository(StagedOrders):
         return [order for row in rows if (order := _load(row, "in a list")) is not None]
 
 
-class SqliteUnitOfWork:
+class SqliteUnitOfWork(StagedUnitOfWork[SqliteOrderRepository]):
     """One ``BEGIN IMMEDIATE`` transaction at commit: orders, then their events."""
 
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
         self.orders = SqliteOrderRepository(store)
-
-    def __enter__(self) -> SqliteUnitOfWork:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.rollback()
 
     def commit(self) -> list[DomainEvent]:
         """Write staged orders, then their events, in one ``BEGIN IMMEDIATE`` transaction.
@@ -284,10 +272,6 @@ class SqliteUnitOfWork:
             order.pending_events.clear()
         self.orders.staged.clear()
         return events
-
-    def rollback(self) -> None:
-        """Drop the staged orders; nothing is written before commit."""
-        self.orders.staged.clear()
 
 
 def _write_order(conn: sqlite3.Connection, order: Order, is_new: bool) -> None:

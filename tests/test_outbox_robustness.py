@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -11,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import orderkit as ok
+import rawdb
 from orderkit.adapters.memory import ManualClock, MemoryStore, SequentialIds
 from orderkit.adapters.sqlite import SqliteStore
 
@@ -47,7 +47,7 @@ def test_an_unreadable_outbox_row_is_set_aside_and_others_flow(tmp_path: Path) -
     seen: list[str] = []
     shop.subscribe(ok.OrderPlaced, lambda e: seen.append(e.order_id), name="seen")
     first, second = _place(shop, 1), _place(shop, 2)
-    with sqlite3.connect(tmp_path / "shop.db") as conn:
+    with rawdb.connect(tmp_path / "shop.db") as conn:
         conn.execute(
             'UPDATE outbox SET payload = \'{"type": "Gone"}\' WHERE aggregate_id = ?', (first.id,)
         )

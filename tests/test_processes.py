@@ -10,7 +10,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import orderkit as ok
+import rawdb
 from orderkit.adapters.memory import ManualClock
 from orderkit.adapters.sqlite import SqliteStore
 from orderkit.testing.contracts import make_order
@@ -65,7 +65,7 @@ def test_four_processes_place_250_orders_each_and_nothing_is_lost(tmp_path: Path
     workers = [_spawn("place", path, f"w{n}", "250") for n in range(4)]
     placed = {line for process in workers for line in _finish(process).split()}
     assert len(placed) == 1000
-    with sqlite3.connect(path) as conn:
+    with rawdb.connect(path) as conn:
         stored = {row[0] for row in conn.execute("SELECT id FROM orders")}
         events = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
         keys = conn.execute("SELECT COUNT(DISTINCT idempotency_key) FROM orders").fetchone()[0]
@@ -80,7 +80,7 @@ def test_two_processes_replaying_the_same_keys_place_each_order_once(tmp_path: P
     twins = [_spawn("place", path, "same", "150") for _ in range(2)]
     first, second = (_finish(process).split() for process in twins)
     assert first == second  # both got the same order for every key
-    with sqlite3.connect(path) as conn:
+    with rawdb.connect(path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 150
         assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 150
 
@@ -132,7 +132,7 @@ def test_killed_workers_leases_expire_and_another_worker_delivers(tmp_path: Path
     workers = [_spawn("dispatch", path, f"worker-{n}", "3") for n in range(3)]
     _finish(workers[0])
     calls = sum(int(_finish(process)) for process in workers[1:])
-    with sqlite3.connect(path) as conn:
+    with rawdb.connect(path) as conn:
         received = conn.execute("SELECT COUNT(*) FROM received").fetchone()[0]
         pending = conn.execute(
             "SELECT COUNT(*) FROM outbox WHERE dispatched_at IS NULL"
@@ -166,8 +166,9 @@ def test_sigkill_during_commit_and_dispatch_loses_nothing(tmp_path: Path) -> Non
         shop.events.run_pending()
         assert shop.events.pending() == 0
         assert shop.events.dead_letters() == []
+        handler.conn.close()
 
-    with sqlite3.connect(path) as conn:
+    with rawdb.connect(path) as conn:
         orders = {row[0] for row in conn.execute("SELECT id FROM orders")}
         outbox = [json.loads(row[0]) for row in conn.execute("SELECT payload FROM outbox")]
         received = list(conn.execute("SELECT order_id, kind, occurred_at FROM received"))

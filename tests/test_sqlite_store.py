@@ -1,18 +1,18 @@
 """The SQLite store on real files: schema, bad files, durability settings, URLs."""
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 import orderkit as ok
+import rawdb
 from orderkit.adapters.sqlite import SCHEMA_VERSION, SqliteStore
 from orderkit.shop import STORE_ENV, open_store
 from orderkit.testing.contracts import make_order
 
 
 def _tables(path: Path) -> set[str]:
-    with sqlite3.connect(path) as conn:
+    with rawdb.connect(path) as conn:
         return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
 
@@ -29,7 +29,7 @@ def test_new_file_gets_the_schema_and_orders_survive_reopening(tmp_path: Path) -
     again = SqliteStore(path)
     with again() as uow:
         assert uow.orders.get("o-1").idempotency_key == "k"
-    with sqlite3.connect(path) as conn:
+    with rawdb.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("SELECT version FROM orderkit_schema").fetchall() == [(SCHEMA_VERSION,)]
 
@@ -45,7 +45,7 @@ def test_a_file_that_is_not_a_database_is_refused_and_left_alone(tmp_path: Path)
 
 def test_a_foreign_sqlite_database_is_refused_and_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "other.db"
-    with sqlite3.connect(path) as conn:
+    with rawdb.connect(path) as conn:
         conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
         conn.execute("INSERT INTO customers (name) VALUES ('x')")
     before = path.read_bytes()
@@ -62,11 +62,11 @@ def test_a_newer_schema_is_refused_and_nothing_is_lost(tmp_path: Path) -> None:
         uow.orders.add(make_order("o-1"))
         uow.commit()
     store.close()
-    with sqlite3.connect(path) as conn:
+    with rawdb.connect(path) as conn:
         conn.execute("UPDATE orderkit_schema SET version = ?", (SCHEMA_VERSION + 1,))
     with pytest.raises(ok.SchemaTooNew, match="Upgrade orderkit"):
         SqliteStore(path)
-    with sqlite3.connect(path) as conn:
+    with rawdb.connect(path) as conn:
         assert conn.execute("SELECT version FROM orderkit_schema").fetchone()[0] == (
             SCHEMA_VERSION + 1
         )
@@ -82,13 +82,13 @@ def test_a_corrupt_document_raises_corrupt_record_and_other_orders_still_read(
         uow.orders.add(make_order("o-1"))
         uow.orders.add(make_order("o-2"))
         uow.commit()
-    with sqlite3.connect(path) as conn:
+    with rawdb.connect(path) as conn:
         conn.execute("UPDATE orders SET document = '{\"id\": \"o-1\", bro' WHERE id = 'o-1'")
     with store() as uow:
         with pytest.raises(ok.CorruptRecord, match="o-1"):
             uow.orders.get("o-1")
         assert uow.orders.get("o-2").id == "o-2"
-    with sqlite3.connect(path) as conn:
+    with rawdb.connect(path) as conn:
         stored = conn.execute("SELECT document FROM orders WHERE id = 'o-1'").fetchone()[0]
     assert stored == '{"id": "o-1", bro'
 

@@ -23,6 +23,7 @@ import logging
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -81,6 +82,8 @@ class SqliteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        # a store dropped without close() still closes its connections
+        self._finalizer = weakref.finalize(self, _close_all, self._connections)
         self.outbox = SqliteOutbox(self)
         self._open_schema()
 
@@ -173,10 +176,13 @@ class SqliteStore:
     def close(self) -> None:
         """Close every connection this store opened in this process (all threads)."""
         with self._connections_lock:
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
+            _close_all(self._connections)
         self._local = threading.local()
+
+
+def _close_all(connections: list[sqlite3.Connection]) -> None:
+    while connections:
+        connections.pop().close()
 
 
 def _load(row: tuple[int, str] | None, what: str) -> Order | None:

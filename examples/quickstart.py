@@ -3,6 +3,9 @@
 import orderkit as ok
 
 shop = ok.Shop.open("memory://", settings=ok.ShopSettings(currency="EUR", shop_name="Tea & Cups"))
+shop.inventory.add_location(ok.Location("main", "Main warehouse"))
+shop.inventory.receive("MUG-01", location="main", quantity=50)
+shop.inventory.receive("TEA-GR", location="main", quantity=20)
 
 order = shop.orders.place(
     ok.PlaceOrder(

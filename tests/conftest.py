@@ -7,15 +7,23 @@ from typing import Any
 
 import pytest
 
-from orderkit import Address, Customer, LineItem, Money, PlaceOrder, Shop
+from orderkit import Address, Customer, LineItem, Money, PlaceOrder, Shop, ShopSettings
 from orderkit.adapters.memory import ManualClock, SequentialIds
 from orderkit.serialization import dumps
 
 
 @pytest.fixture
 def shop() -> Shop:
-    """A shop on a fresh memory store, with a manual clock (2026-01-05 09:00 UTC, a Monday)."""
-    return Shop.open("memory://", clock=ManualClock(), ids=SequentialIds())
+    """A shop on a fresh memory store, with a manual clock (2026-01-05 09:00 UTC, a Monday).
+
+    Stock is not tracked here: these fixtures serve the order tests; the inventory
+    tests make shops that track stock."""
+    return Shop.open(
+        "memory://",
+        clock=ManualClock(),
+        ids=SequentialIds(),
+        settings=ShopSettings(track_stock=False),
+    )
 
 
 @pytest.fixture

@@ -55,13 +55,15 @@ def main() -> None:
     action, path = sys.argv[1], sys.argv[2]
     if action == "place":
         worker, count = sys.argv[3], int(sys.argv[4])
-        with ok.Shop.open(path, settings=ok.ShopSettings(dispatch="worker")) as shop:
+        with ok.Shop.open(
+            path, settings=ok.ShopSettings(dispatch="worker", track_stock=False)
+        ) as shop:
             for number in range(count):
                 order = shop.orders.place(command(worker, number))
                 print(order.id, flush=True)
     elif action == "hold":
         order_id, count = sys.argv[3], int(sys.argv[4])
-        settings = ok.ShopSettings(dispatch="worker", concurrency_retries=100)
+        settings = ok.ShopSettings(dispatch="worker", concurrency_retries=100, track_stock=False)
         with ok.Shop.open(path, settings=settings) as shop:
             wins = 0
             for _ in range(count):
@@ -88,7 +90,9 @@ def main() -> None:
     elif action == "crashy":
         log, seed = sys.argv[3], int(sys.argv[4])
         rng = random.Random(seed)
-        shop = ok.Shop.open(path, notifier=MemoryNotifier())
+        shop = ok.Shop.open(
+            path, notifier=MemoryNotifier(), settings=ok.ShopSettings(track_stock=False)
+        )
         shop.subscribe(ok.OrderEvent, DedupHandler(path), name="test.dedup")
         with open(log, "a", encoding="utf-8") as committed:
             for number in range(10_000):
@@ -99,7 +103,7 @@ def main() -> None:
                     shop.orders.acknowledge(order.id)
     elif action == "dispatch":
         worker, seconds = sys.argv[3], float(sys.argv[4])
-        shop = ok.Shop.open(path, settings=ok.ShopSettings(dispatch="worker"))
+        shop = ok.Shop.open(path, settings=ok.ShopSettings(dispatch="worker", track_stock=False))
         handler = DedupHandler(path)
         shop.subscribe(ok.OrderEvent, handler, name="test.dedup")
         deadline = time.monotonic() + seconds

@@ -55,7 +55,7 @@ def make_shop(open_store: StoreOpener) -> ShopMaker:
             store if store is not None else open_store(),
             clock=ManualClock(START),
             ids=SequentialIds(),
-            settings=ok.ShopSettings(**settings),
+            settings=ok.ShopSettings(**{"track_stock": False, **settings}),
         )
 
     return make

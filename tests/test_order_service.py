@@ -47,7 +47,7 @@ MONDAY_9AM = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 
 
 def new_shop(**settings_kwargs: object) -> Shop:
-    settings_ = ShopSettings(**settings_kwargs) if settings_kwargs else None
+    settings_ = ShopSettings(**{"track_stock": False, **settings_kwargs})
     return Shop.open("memory://", settings=settings_, clock=ManualClock(), ids=SequentialIds())
 
 
@@ -197,7 +197,9 @@ def test_acknowledge_promises_delivery_and_emails_once(
     place_command: PlaceOrder, placed_at: datetime, promised: date
 ) -> None:
     clock = ManualClock(placed_at)
-    shop = Shop.open("memory://", clock=clock, ids=SequentialIds())
+    shop = Shop.open(
+        "memory://", clock=clock, ids=SequentialIds(), settings=ShopSettings(track_stock=False)
+    )
     acknowledged = record(shop, OrderAcknowledged)
     order = shop.orders.place(place_command)
     clock.advance(timedelta(days=2))  # the promise counts from placement, not from now
@@ -515,7 +517,7 @@ def _shop_with_rival(
     factory = RivalBeforeFirstCommits(store, "order-000001")
     shop = Shop(
         factory,
-        settings=ShopSettings(concurrency_retries=retries),
+        settings=ShopSettings(concurrency_retries=retries, track_stock=False),
         clock=ManualClock(),
         ids=SequentialIds(),
     )

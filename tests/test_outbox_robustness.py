@@ -27,7 +27,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ok.Store]:
 
 
 def _shop(store: ok.Store, clock: ManualClock, **settings: object) -> ok.Shop:
-    return ok.Shop(store, clock=clock, ids=SequentialIds(), settings=ok.ShopSettings(**settings))  # type: ignore[arg-type]
+    return ok.Shop(
+        store,
+        clock=clock,
+        ids=SequentialIds(),
+        settings=ok.ShopSettings(**{"track_stock": False, **settings}),
+    )  # type: ignore[arg-type]
 
 
 def _place(shop: ok.Shop, n: int) -> ok.Order:

@@ -119,7 +119,7 @@ def test_of_two_concurrent_saves_exactly_one_wins(tmp_path: Path, attempt: int) 
 
 def test_killed_workers_leases_expire_and_another_worker_delivers(tmp_path: Path) -> None:
     path = str(tmp_path / "shop.db")
-    with ok.Shop.open(path, settings=ok.ShopSettings(dispatch="worker")) as shop:
+    with ok.Shop.open(path, settings=ok.ShopSettings(dispatch="worker", track_stock=False)) as shop:
         for number in range(200):
             shop.orders.place(
                 ok.PlaceOrder(
@@ -159,7 +159,7 @@ def test_sigkill_during_commit_and_dispatch_loses_nothing(tmp_path: Path) -> Non
 
     # Reopen, with a clock past every lease a killed process held, and deliver the rest.
     later = ManualClock(datetime.now(timezone.utc) + timedelta(hours=1))
-    settings = ok.ShopSettings(dispatch="worker")
+    settings = ok.ShopSettings(dispatch="worker", track_stock=False)
     with ok.Shop.open(path, settings=settings, clock=later) as shop:
         handler = DedupHandler(path)
         shop.subscribe(ok.OrderEvent, handler, name="test.dedup")

@@ -15,4 +15,6 @@ def test_readme_json_example_parses_to_a_valid_command() -> None:
     assert command.lines[0].unit_price == ok.Money("12.50", "EUR")
     assert command.idempotency_key == "checkout-7f3a"
     shop = ok.Shop.open("memory://")
+    shop.inventory.add_location(ok.Location("main", "Main warehouse"))
+    shop.inventory.receive("MUG-01", location="main", quantity=2)
     assert shop.orders.place(command).totals.total == ok.Money("29.90", "EUR")

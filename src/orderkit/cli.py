@@ -15,9 +15,10 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from orderkit.adapters.memory import ManualClock, MemoryNotifier
+from orderkit.domain.inventory import Location
 from orderkit.domain.order import ORDER_LIFECYCLE, OrderState
 from orderkit.domain.values import Address, ContactChannel, Customer, LineItem, SalesChannel
-from orderkit.errors import MissingExtra, OrderkitError
+from orderkit.errors import MissingExtra, OrderkitError, OutOfStock
 from orderkit.money import Money
 from orderkit.service.commands import PlaceOrder
 from orderkit.service.settings import ShopSettings
@@ -119,16 +120,23 @@ def _simulate_day(console: Console, url: str, count: int, seed: int) -> None:
     notifier = MemoryNotifier()
     settings = ShopSettings(currency="EUR", shop_name="orderkit demo shop")
     with Shop.open(url, settings=settings, notifier=notifier, clock=clock) as shop:
+        _stock_the_shop(shop, count)
         step = timedelta(seconds=12 * 3600 / count)
         started = time.perf_counter()
         placed: list[str] = []
         held: list[str] = []
+        refused = 0
         with Progress(console=console, transient=False) as progress:
             task = progress.add_task("Simulating the shop day", total=count)
             for number in range(1, count + 1):
                 clock.advance(step)
                 command = _command(rng, number, f"demo-{run}-{number}")
-                order = shop.orders.place(command)
+                try:
+                    order = shop.orders.place(command)
+                except OutOfStock:
+                    refused += 1
+                    progress.advance(task)
+                    continue
                 placed.append(order.id)
                 if rng.random() < 0.02:  # a double-click: the same request again
                     assert shop.orders.place(command).id == order.id
@@ -143,19 +151,38 @@ def _simulate_day(console: Console, url: str, count: int, seed: int) -> None:
             for order_id in held[::2]:
                 shop.orders.release(order_id, "manual_review")
         elapsed = time.perf_counter() - started
-        _summary(console, shop, notifier, placed, elapsed)
+        _summary(console, shop, notifier, placed, refused, elapsed)
+
+
+def _stock_the_shop(shop: Shop, count: int) -> None:
+    """Two warehouses with a day's stock, a little short on some SKUs so that splits and
+    refusals happen; pens may be backordered."""
+    shop.inventory.add_location(Location("berlin", "Berlin warehouse", priority=10))
+    shop.inventory.add_location(Location("hamburg", "Hamburg warehouse", priority=20))
+    per_sku = max(count * 6 // len(CATALOG), 10)
+    for index, (sku, _, _) in enumerate(CATALOG):
+        shop.inventory.receive(sku, location="berlin", quantity=per_sku * (2 + index % 3) // 6)
+        shop.inventory.receive(sku, location="hamburg", quantity=per_sku // 3)
+    shop.inventory.set_backorder_limit("PEN-05", location="berlin", limit=25)
 
 
 def _summary(
-    console: Console, shop: Shop, notifier: MemoryNotifier, placed: list[str], elapsed: float
+    console: Console,
+    shop: Shop,
+    notifier: MemoryNotifier,
+    placed: list[str],
+    refused: int,
+    elapsed: float,
 ) -> None:
     states: Counter[str] = Counter()
+    split = 0
     revenue = Money.zero(shop.settings.currency)
     promised: Counter[str] = Counter()
     on_hold = 0
     for order_id in placed:
         order = shop.orders.get(order_id)
         states[order.state] += 1
+        split += len({loc for _, loc, _ in shop.inventory.reservations(order_id)}) > 1
         on_hold += order.is_on_hold
         if order.state != OrderState.CANCELLED.value:
             revenue += order.totals.total
@@ -168,6 +195,8 @@ def _summary(
     for state in ORDER_LIFECYCLE.states:
         if states[state]:
             table.add_row(f"  {state}", f"{states[state]:,}")
+    table.add_row("refused: out of stock", f"{refused:,}")
+    table.add_row("served from two warehouses", f"{split:,}")
     table.add_row("still on hold", f"{on_hold:,}")
     table.add_row("order value (not cancelled)", f"{revenue.amount:,} {revenue.currency}")
     channels = Counter(n.channel.value for n in notifier.sent)
@@ -175,6 +204,14 @@ def _summary(
         table.add_row(f"confirmations by {channel}", f"{sent:,}")
     for day, orders in sorted(promised.items()):
         table.add_row(f"promised for {day}", f"{orders:,}")
+    for location in shop.inventory.locations():
+        left = sum(
+            level.on_hand
+            for sku, _, _ in CATALOG
+            for level in shop.inventory.levels(sku)
+            if level.location == location.id
+        )
+        table.add_row(f"units on hand in {location.name}", f"{left:,}")
     table.add_row("events still in the outbox", f"{shop.events.pending():,}")
     table.add_row("dead letters", f"{len(shop.events.dead_letters()):,}")
     table.add_row("orders per second (wall clock)", f"{len(placed) / elapsed:,.0f}")

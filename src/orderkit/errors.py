@@ -239,3 +239,53 @@ class SchemaTooNew(StorageError):
 
 class CorruptRecord(StorageError):
     """A stored document cannot be read back (damaged JSON or an unknown shape)."""
+
+
+class UnknownSku(InvalidInput):
+    """An order names a SKU that no location stocks."""
+
+    def __init__(self, sku: str) -> None:
+        super().__init__("no location stocks this SKU", field="sku", value=sku)
+        self.sku = sku
+
+
+class UnknownLocation(InvalidInput):
+    """A stock operation names a location the shop does not have."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(
+            "no such location; add it with shop.inventory.add_location",
+            field="location",
+            value=location,
+        )
+        self.location = location
+
+
+class OutOfStock(OrderkitError):
+    """Not enough stock: names the SKU, the quantity requested and the quantity available.
+
+    Nothing was reserved.
+    """
+
+    def __init__(
+        self, sku: str, requested: int, available: int, *, location: str | None = None
+    ) -> None:
+        self.sku = sku
+        self.requested = requested
+        self.available = available
+        self.location = location
+        where = f" at {location}" if location else ""
+        super().__init__(
+            f"out of stock: {requested} x {sku} requested, {available} available{where}"
+        )
+
+
+class ReservationNotFound(OrderkitError):
+    """An order line holds no (active or allocated, as needed) reservation at a location."""
+
+    def __init__(self, sku: str, location: str, order_id: str, line_id: str) -> None:
+        self.sku, self.location, self.order_id, self.line_id = sku, location, order_id, line_id
+        super().__init__(
+            f"order {order_id} line {line_id} has no such reservation of {sku} at {location} "
+            "(never made, released, expired or not allocated)"
+        )

@@ -6,7 +6,7 @@ check an implementation with the contract suites in :mod:`orderkit.testing`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from types import TracebackType
 from typing import Protocol
@@ -14,7 +14,9 @@ from typing import Protocol
 from attrs import field, frozen
 
 from orderkit.domain.events import DomainEvent
+from orderkit.domain.inventory import Location, Movement, Reservation, StockItem, StockLevel
 from orderkit.domain.order import Order
+from orderkit.domain.stock_changes import StockChange
 from orderkit.domain.values import ContactChannel
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "OrderRepository",
     "Outbox",
     "OutboxRecord",
+    "StockRepository",
     "Store",
     "UnitOfWork",
     "UnitOfWorkFactory",
@@ -68,6 +71,40 @@ class OrderRepository(Protocol):
         it was loaded, and raises ``order.version`` by one when it succeeds."""
 
 
+class StockRepository(Protocol):
+    """Stock as seen inside one unit of work: committed reads, and changes staged for commit.
+
+    Commit applies the staged changes in order, all or none, each check and change
+    as one atomic step; it raises :class:`~orderkit.errors.OutOfStock`,
+    :class:`~orderkit.errors.UnknownSku`, :class:`~orderkit.errors.UnknownLocation` or
+    :class:`~orderkit.errors.ReservationNotFound` when a change cannot hold.
+    """
+
+    def stage(self, change: StockChange) -> None:
+        """Apply ``change`` at commit."""
+
+    def locations(self) -> list[Location]:
+        """Every location, by priority then id."""
+        ...
+
+    def levels(self, skus: Iterable[str], now: datetime) -> dict[tuple[str, str], StockLevel]:
+        """Availability of ``skus`` at every location that stocks them, keyed by
+        (sku, location); expired reservations do not count."""
+        ...
+
+    def item(self, sku: str, location: str) -> StockItem | None:
+        """One stock item with its reservations (None if the location never had the SKU)."""
+        ...
+
+    def reservations(self, order_id: str) -> list[tuple[str, str, Reservation]]:
+        """(sku, location, reservation) for each reservation the order holds."""
+        ...
+
+    def movements(self, sku: str, location: str) -> list[Movement]:
+        """The movement ledger of one stock item, oldest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One command's transaction: everything staged is committed together, or nothing.
 
@@ -77,6 +114,11 @@ class UnitOfWork(Protocol):
     @property
     def orders(self) -> OrderRepository:
         """The orders of this unit of work."""
+        ...
+
+    @property
+    def stock(self) -> StockRepository:
+        """The stock of this unit of work."""
         ...
 
     def __enter__(self) -> UnitOfWork: ...

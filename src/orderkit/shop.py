@@ -14,6 +14,7 @@ from orderkit.domain.events import DomainEvent, OrderAcknowledged
 from orderkit.errors import UnsupportedStore
 from orderkit.ports import Clock, IdSource, Notifier, Store
 from orderkit.service.dispatch import Dispatcher
+from orderkit.service.inventory import InventoryService
 from orderkit.service.notifications import ConfirmationSender
 from orderkit.service.orders import OrderService
 from orderkit.service.settings import ShopSettings
@@ -91,6 +92,7 @@ class Shop:
         self.orders = OrderService(
             store, clock=self.clock, ids=self.ids, settings=self.settings, dispatcher=self.events
         )
+        self.inventory = InventoryService(store, clock=self.clock)
         self.events.subscribe(
             OrderAcknowledged,
             ConfirmationSender(store, self.notifier, self.settings.shop_name),

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 import attrs
 from attrs import define
 
+from orderkit.adapters.memory_stock import MemoryStock, MemoryStockRepository
 from orderkit.adapters.repository import StagedOrders, StagedUnitOfWork, check_page
 from orderkit.domain.events import DomainEvent, aggregate_of
 from orderkit.domain.order import Order
@@ -54,6 +55,7 @@ class MemoryStore:
         self.orders: dict[str, Order] = {}
         self.idempotency_keys: dict[str, str] = {}
         self.outbox = MemoryOutbox(self.lock)
+        self.stock = MemoryStock()
 
     def __call__(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
@@ -104,12 +106,13 @@ class MemoryOrderRepository(StagedOrders):
         return [_private_copy(order) for order in matches[offset : offset + limit]]
 
 
-class MemoryUnitOfWork(StagedUnitOfWork[MemoryOrderRepository]):
+class MemoryUnitOfWork(StagedUnitOfWork[MemoryOrderRepository, MemoryStockRepository]):
     """One transaction against a :class:`MemoryStore`."""
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
         self.orders = MemoryOrderRepository(store)
+        self.stock = MemoryStockRepository(store.stock)
 
     def commit(self) -> list[DomainEvent]:
         """Check and apply every staged order under the store lock; return their events.
@@ -135,6 +138,7 @@ class MemoryUnitOfWork(StagedUnitOfWork[MemoryOrderRepository]):
                             f"order {order.id} was changed by someone else "
                             f"(version {current.version}, this copy has {order.version})"
                         )
+            store.stock.apply(self.stock.staged)  # all or nothing; raises before any change
             events = [event for order, _ in staged for event in order.pending_events]
             for order, is_new in staged:
                 order.version += 1
@@ -145,6 +149,7 @@ class MemoryUnitOfWork(StagedUnitOfWork[MemoryOrderRepository]):
         for order, _ in staged:
             order.pending_events.clear()
         self.orders.staged.clear()
+        self.stock.staged.clear()
         return events
 
 

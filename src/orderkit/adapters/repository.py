@@ -6,12 +6,14 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from orderkit.domain.order import Order
+from orderkit.domain.stock_changes import StockChange
 from orderkit.errors import InvalidField
 
-__all__ = ["StagedOrders", "StagedUnitOfWork", "check_page"]
+__all__ = ["StagedOrders", "StagedStock", "StagedUnitOfWork", "check_page"]
 
 R = TypeVar("R", bound="StagedOrders")
-U = TypeVar("U", bound="StagedUnitOfWork[Any]")
+S = TypeVar("S", bound="StagedStock")
+U = TypeVar("U", bound="StagedUnitOfWork[Any, Any]")
 
 
 def check_page(limit: int, offset: int) -> None:
@@ -38,11 +40,23 @@ class StagedOrders:
         self.staged[order.id] = (order, is_new)
 
 
-class StagedUnitOfWork(Generic[R]):
+class StagedStock:
+    """Holds a unit of work's stock changes until it commits, in the order staged."""
+
+    def __init__(self) -> None:
+        self.staged: list[StockChange] = []
+
+    def stage(self, change: StockChange) -> None:
+        """Apply ``change`` at commit, after the changes staged before it."""
+        self.staged.append(change)
+
+
+class StagedUnitOfWork(Generic[R, S]):
     """A unit of work over a :class:`StagedOrders` repository: leaving the ``with``
     block without a commit discards what was staged."""
 
     orders: R
+    stock: S
 
     def __enter__(self: U) -> U:
         return self
@@ -58,3 +72,4 @@ class StagedUnitOfWork(Generic[R]):
     def rollback(self) -> None:
         """Discard every staged change."""
         self.orders.staged.clear()
+        self.stock.staged.clear()

@@ -56,6 +56,45 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (handler, seq)
         )""",
     ),
+    # 2: inventory: locations, stock per (sku, location), reservations, the movement ledger
+    (
+        """CREATE TABLE locations (
+            id TEXT PRIMARY KEY,
+            document TEXT NOT NULL,
+            priority INTEGER NOT NULL
+        )""",
+        """CREATE TABLE stock (
+            sku TEXT NOT NULL,
+            location TEXT NOT NULL REFERENCES locations (id),
+            on_hand INTEGER NOT NULL CHECK (on_hand >= 0),
+            reserved INTEGER NOT NULL DEFAULT 0 CHECK (reserved >= 0),
+            backorder_limit INTEGER,
+            PRIMARY KEY (sku, location)
+        )""",
+        """CREATE TABLE reservations (
+            order_id TEXT NOT NULL,
+            line_id TEXT NOT NULL,
+            sku TEXT NOT NULL,
+            location TEXT NOT NULL,
+            quantity INTEGER NOT NULL CHECK (quantity > 0),
+            expires_at DOUBLE PRECISION,
+            shipment_id TEXT,
+            PRIMARY KEY (order_id, line_id, sku, location)
+        )""",
+        "CREATE INDEX reservations_by_stock ON reservations (sku, location, expires_at)",
+        """CREATE TABLE movements (
+            seq INTEGER PRIMARY KEY,
+            sku TEXT NOT NULL,
+            location TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            quantity INTEGER NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            reason TEXT NOT NULL,
+            order_id TEXT,
+            line_id TEXT
+        )""",
+        "CREATE INDEX movements_by_stock ON movements (sku, location, seq)",
+    ),
 )
 """Ordered migrations; migration ``n`` (1-based) brings the schema to version ``n``."""
 
@@ -137,3 +176,99 @@ _NAMED = re.compile(r"(?<!:):([a-z_]+)")
 def pyformat(statement: str) -> str:
     """Rewrite ``:name`` parameters as ``%(name)s`` for pyformat drivers (psycopg)."""
     return _NAMED.sub(r"%(\1)s", statement)
+
+
+# -- inventory ---------------------------------------------------------------------------
+# ``stock.reserved`` counts every reservation row, expired or not; expired rows are purged
+# (and the counter lowered) in the same transaction before any check, and reads compute
+# availability from active rows only, so an expired reservation never blocks a sale.
+
+UPSERT_LOCATION = """
+INSERT INTO locations (id, document, priority) VALUES (:id, :document, :priority)
+ON CONFLICT (id) DO UPDATE SET document = excluded.document, priority = excluded.priority
+"""
+LIST_LOCATIONS = "SELECT document FROM locations ORDER BY priority, id"
+LOCATION_EXISTS = "SELECT 1 FROM locations WHERE id = :location"
+ADD_STOCK = """
+INSERT INTO stock (sku, location, on_hand, reserved, backorder_limit)
+VALUES (:sku, :location, :quantity, 0, 0)
+ON CONFLICT (sku, location) DO UPDATE SET on_hand = stock.on_hand + excluded.on_hand
+"""
+ENSURE_STOCK = """
+INSERT INTO stock (sku, location, on_hand, reserved, backorder_limit)
+VALUES (:sku, :location, 0, 0, 0) ON CONFLICT (sku, location) DO NOTHING
+"""
+EXPIRED_OF_STOCK = """
+SELECT order_id, line_id, quantity FROM reservations
+WHERE sku = :sku AND location = :location AND shipment_id IS NULL
+  AND expires_at IS NOT NULL AND expires_at <= :now
+"""
+EXPIRED_ALL = """
+SELECT sku, location, order_id, line_id, quantity FROM reservations
+WHERE shipment_id IS NULL AND expires_at IS NOT NULL AND expires_at <= :now
+"""
+TAKE_RESERVED = """
+UPDATE stock SET reserved = reserved - :quantity WHERE sku = :sku AND location = :location
+"""
+DELETE_RESERVATION = """
+DELETE FROM reservations
+WHERE order_id = :order_id AND line_id = :line_id AND sku = :sku AND location = :location
+"""
+RESERVE_IF_AVAILABLE = """
+UPDATE stock SET reserved = reserved + :quantity
+WHERE sku = :sku AND location = :location
+  AND (backorder_limit IS NULL OR on_hand + backorder_limit - reserved >= :quantity)
+"""
+UPSERT_RESERVATION = """
+INSERT INTO reservations (order_id, line_id, sku, location, quantity, expires_at)
+VALUES (:order_id, :line_id, :sku, :location, :quantity, :expires_at)
+ON CONFLICT (order_id, line_id, sku, location)
+DO UPDATE SET quantity = reservations.quantity + excluded.quantity,
+              expires_at = excluded.expires_at
+"""
+ADJUST_IF_POSSIBLE = """
+UPDATE stock SET on_hand = on_hand + :delta
+WHERE sku = :sku AND location = :location AND on_hand + :delta >= 0
+  AND (backorder_limit IS NULL OR on_hand + :delta + backorder_limit >= reserved)
+"""
+SET_BACKORDER_IF_POSSIBLE = """
+UPDATE stock SET backorder_limit = :limit
+WHERE sku = :sku AND location = :location
+  AND (:limit IS NULL OR on_hand + :limit >= reserved)
+"""
+SELECT_STOCK = """
+SELECT on_hand, reserved, backorder_limit FROM stock WHERE sku = :sku AND location = :location
+"""
+ORDER_RESERVATIONS = """
+SELECT sku, location, line_id, quantity, expires_at, shipment_id FROM reservations
+WHERE order_id = :order_id AND (:line_id IS NULL OR line_id = :line_id)
+ORDER BY sku, location, line_id
+"""
+ALLOCATE_RESERVATION = """
+UPDATE reservations SET shipment_id = :shipment_id, expires_at = NULL
+WHERE order_id = :order_id AND line_id = :line_id AND sku = :sku AND location = :location
+"""
+SHIP_STOCK = """
+UPDATE stock SET on_hand = on_hand - :quantity, reserved = reserved - :quantity
+WHERE sku = :sku AND location = :location AND on_hand >= :quantity
+"""
+INSERT_MOVEMENT = """
+INSERT INTO movements (sku, location, kind, quantity, at, reason, order_id, line_id)
+VALUES (:sku, :location, :kind, :quantity, :at, :reason, :order_id, :line_id)
+"""
+SELECT_MOVEMENTS = """
+SELECT sku, location, kind, quantity, at, reason, order_id, line_id FROM movements
+WHERE sku = :sku AND location = :location ORDER BY seq
+"""
+STOCK_LEVELS = """
+SELECT s.sku, s.location, s.on_hand, s.backorder_limit,
+       COALESCE((SELECT SUM(r.quantity) FROM reservations r
+                 WHERE r.sku = s.sku AND r.location = s.location
+                   AND (r.shipment_id IS NOT NULL OR r.expires_at IS NULL
+                        OR r.expires_at > :now)), 0)
+FROM stock s WHERE s.sku = :sku ORDER BY s.location
+"""
+STOCK_RESERVATIONS = """
+SELECT order_id, line_id, quantity, expires_at, shipment_id FROM reservations
+WHERE sku = :sku AND location = :location ORDER BY order_id, line_id
+"""

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from orderkit.adapters import sql
 from orderkit.adapters.repository import StagedOrders, StagedUnitOfWork, check_page
+from orderkit.adapters.sqlite_stock import SqliteStockRepository, apply_stock_changes
 from orderkit.domain.events import DomainEvent, aggregate_of
 from orderkit.domain.order import Order
 from orderkit.errors import (
@@ -238,12 +239,13 @@ class SqliteOrderRepository(StagedOrders):
         return [order for row in rows if (order := _load(row, "in a list")) is not None]
 
 
-class SqliteUnitOfWork(StagedUnitOfWork[SqliteOrderRepository]):
+class SqliteUnitOfWork(StagedUnitOfWork[SqliteOrderRepository, SqliteStockRepository]):
     """One ``BEGIN IMMEDIATE`` transaction at commit: orders, then their events."""
 
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
         self.orders = SqliteOrderRepository(store)
+        self.stock = SqliteStockRepository(store)
 
     def commit(self) -> list[DomainEvent]:
         """Write staged orders, then their events, in one ``BEGIN IMMEDIATE`` transaction.
@@ -251,13 +253,15 @@ class SqliteUnitOfWork(StagedUnitOfWork[SqliteOrderRepository]):
         Returns the events ([] if nothing is staged). Raises DuplicateKey, OrderNotFound,
         ConcurrencyError or StorageError; then the transaction and versions are rolled back."""
         staged = list(self.orders.staged.values())
-        if not staged:
+        changes = list(self.stock.staged)
+        if not staged and not changes:
             return []
         events = [event for order, _ in staged for event in order.pending_events]
         for order, _ in staged:
             order.version += 1
         try:
             with self._store.write() as conn:
+                apply_stock_changes(conn, changes)
                 for order, is_new in staged:
                     _write_order(conn, order, is_new)
                 for event in events:
@@ -277,6 +281,7 @@ class SqliteUnitOfWork(StagedUnitOfWork[SqliteOrderRepository]):
         for order, _ in staged:
             order.pending_events.clear()
         self.orders.staged.clear()
+        self.stock.staged.clear()
         return events
 
 

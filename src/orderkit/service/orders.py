@@ -7,23 +7,26 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
 from orderkit.domain.order import Order
+from orderkit.domain.stock_changes import Release
 from orderkit.errors import (
     ConcurrencyError,
     CurrencyMismatch,
     DuplicateKey,
     IdempotencyConflict,
     InvalidField,
+    OutOfStock,
 )
 from orderkit.ports import Clock, IdSource, UnitOfWork, UnitOfWorkFactory
 from orderkit.service.commands import PlaceOrder
 from orderkit.service.dispatch import Dispatcher
+from orderkit.service.inventory import reserve_for_order
 from orderkit.service.settings import ShopSettings
 
 __all__ = ["OrderService"]
 
 log = logging.getLogger("orderkit.orders")
 
-Change = Callable[[Order, datetime], None]
+Change = Callable[[Order, datetime, UnitOfWork], None]
 
 
 class OrderService:
@@ -89,11 +92,16 @@ class OrderService:
                 idempotency_key=key,
                 request_fingerprint=fingerprint,
             )
+            if self._settings.track_stock:
+                reserve_for_order(
+                    uow.stock, order, self._settings.sourcing, now, self._settings.reservation_ttl
+                )
             uow.orders.add(order)
             return order
 
-        # a concurrent request may claim the key first: the next round returns its order
-        return self._run(work, retry_on=DuplicateKey if key is not None else None)
+        # A concurrent request may claim the key first (the next round returns its order),
+        # or take the stock this round sourced (the next round sources again from fresh levels).
+        return self._run(work, retry_on=(DuplicateKey, OutOfStock))
 
     def acknowledge(self, order_id: str) -> Order:
         """Confirm the order to the customer with a promised delivery date.
@@ -102,7 +110,7 @@ class OrderService:
         the customer's preferred channel after commit.
         """
 
-        def change(order: Order, now: datetime) -> None:
+        def change(order: Order, now: datetime, _uow: UnitOfWork) -> None:
             promised = self._settings.delivery.promise(order.placed_at)
             order.acknowledge(promised, now, self._lifecycle)
 
@@ -111,20 +119,29 @@ class OrderService:
     def hold(self, order_id: str, reason: str, note: str = "") -> Order:
         """Hold the order for ``reason`` (such as ``"manual_review"``); fulfilment waits."""
         return self._change(
-            order_id, lambda order, now: order.hold(reason, now, note, self._lifecycle)
+            order_id, lambda order, now, _uow: order.hold(reason, now, note, self._lifecycle)
         )
 
     def release(self, order_id: str, reason: str) -> Order:
         """Lift the hold placed for ``reason``."""
-        return self._change(order_id, lambda order, now: order.release(reason, now))
+        return self._change(order_id, lambda order, now, _uow: order.release(reason, now))
 
     def cancel(self, order_id: str, reason: str) -> Order:
-        """Cancel the order before fulfilment has shipped anything; ``reason`` is recorded."""
-        return self._change(order_id, lambda order, now: order.cancel(reason, now, self._lifecycle))
+        """Cancel the order before anything has shipped; ``reason`` is recorded, and the
+        stock it holds is released in the same transaction."""
+
+        def change(order: Order, now: datetime, uow: UnitOfWork) -> None:
+            order.cancel(reason, now, self._lifecycle)
+            if self._settings.track_stock:
+                uow.stock.stage(Release(order.id, include_allocated=True))
+
+        return self._change(order_id, change)
 
     def transition(self, order_id: str, trigger: str) -> Order:
         """Fire any trigger of the shop's order lifecycle (for triggers your extension adds)."""
-        return self._change(order_id, lambda order, now: order.fire(trigger, now, self._lifecycle))
+        return self._change(
+            order_id, lambda order, now, _uow: order.fire(trigger, now, self._lifecycle)
+        )
 
     def get(self, order_id: str) -> Order:
         """The order with ``order_id``; raises :class:`~orderkit.errors.OrderNotFound`."""
@@ -146,7 +163,7 @@ class OrderService:
     def _change(self, order_id: str, change: Change) -> Order:
         def work(uow: UnitOfWork, now: datetime) -> Order:
             order = uow.orders.get(order_id)
-            change(order, now)
+            change(order, now, uow)
             uow.orders.save(order)
             return order
 
@@ -161,7 +178,10 @@ class OrderService:
             log.exception("inline dispatch failed; the events stay in the outbox")
 
     def _run(
-        self, work: Callable[[UnitOfWork, datetime], Order], *, retry_on: type[Exception] | None
+        self,
+        work: Callable[[UnitOfWork, datetime], Order],
+        *,
+        retry_on: type[Exception] | tuple[type[Exception], ...] | None,
     ) -> Order:
         """Run ``work`` in a unit of work and commit; re-run it from scratch on ``retry_on``."""
         for attempt in range(self._settings.concurrency_retries + 1):

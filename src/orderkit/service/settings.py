@@ -8,6 +8,7 @@ from typing import Any, Literal
 from attrs import Attribute, field, frozen
 
 from orderkit.domain.calendar import DeliveryPromise
+from orderkit.domain.inventory import PriorityThenSplit, SourcingStrategy
 from orderkit.domain.lifecycle import LifecycleDefinition
 from orderkit.domain.order import ORDER_LIFECYCLE
 from orderkit.domain.values import MAX_TEXT_LENGTH, check_text
@@ -49,6 +50,13 @@ def _delay(_instance: object, attribute: Attribute[Any], value: object) -> None:
         raise InvalidSettings("must be a timedelta >= 0", field=attribute.name, value=value)
 
 
+def _ttl(_instance: object, attribute: Attribute[Any], value: object) -> None:
+    if value is not None and (not isinstance(value, timedelta) or value <= timedelta(0)):
+        raise InvalidSettings(
+            "must be None or a positive timedelta", field=attribute.name, value=value
+        )
+
+
 def _lifecycle(_instance: object, attribute: Attribute[Any], value: LifecycleDefinition) -> None:
     value.build()  # validate now, not at the first order
 
@@ -70,6 +78,12 @@ class ShopSettings:
       worker processes (``shop.events.run_worker()``).
     * ``handler_attempts``: attempts per handler and event before a dead letter.
     * ``retry_delay``: the first retry's delay; each further retry doubles it.
+    * ``track_stock``: placement reserves stock for every line (unknown SKUs and
+      short stock are refused) and cancellation releases it. Turn it off for a
+      shop that keeps stock elsewhere.
+    * ``reservation_ttl``: how long a placement's reservation holds before it
+      expires (None: until released or allocated).
+    * ``sourcing``: which locations serve an order (default :class:`PriorityThenSplit`).
     """
 
     currency: str = field(default="EUR", validator=_currency)
@@ -80,3 +94,6 @@ class ShopSettings:
     dispatch: Literal["inline", "worker"] = field(default="inline", validator=_dispatch)
     handler_attempts: int = field(default=5, validator=_attempts)
     retry_delay: timedelta = field(default=timedelta(seconds=1), validator=_delay)
+    track_stock: bool = True
+    reservation_ttl: timedelta | None = field(default=timedelta(hours=24), validator=_ttl)
+    sourcing: SourcingStrategy = field(factory=PriorityThenSplit)

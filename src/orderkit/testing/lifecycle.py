@@ -11,7 +11,9 @@ each step it asserts:
   :class:`~orderkit.HoldError` for holds) and changes nothing: the stored order
   is identical, and the in-memory aggregate equals, field by field, its copy
   from before the attempt;
-* acknowledging sends exactly one confirmation with the promised date.
+* acknowledging sends exactly one confirmation with the promised date;
+* with stock tracked, a placed order holds exactly its lines' quantities and a
+  cancelled one holds nothing.
 
 Run it against your own storage by overriding :meth:`OrderLifecycleMachine.make_shop`::
 
@@ -33,6 +35,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from orderkit.adapters.memory import ManualClock, MemoryNotifier, SequentialIds
+from orderkit.domain.inventory import Location
 from orderkit.domain.order import ORDER_LIFECYCLE, Order
 from orderkit.errors import HoldError, InvalidTransition
 from orderkit.serialization import dumps
@@ -52,6 +55,7 @@ EXPECTED_GRAPH: dict[str, dict[str, str]] = {
 }
 """The default order graph, written out by hand: trigger -> {source: destination}."""
 
+LOCATION = "main"
 _HOLDABLE = frozenset({"placed", "acknowledged"})
 _REASONS = st.sampled_from(["manual_review", "payment_problem", "address_check"])
 _TRIGGERS = st.sampled_from(sorted(EXPECTED_GRAPH))
@@ -75,6 +79,9 @@ class OrderLifecycleMachine(RuleBasedStateMachine):
         self.model_holds: dict[str, set[str]] = {}
         self.versions: dict[str, int] = {}
         self.states = frozenset(ORDER_LIFECYCLE.states)
+        self.tracks_stock = self.shop.settings.track_stock
+        if self.tracks_stock:
+            self.shop.inventory.add_location(Location(LOCATION, "Test warehouse"))
 
     def make_shop(self) -> Shop:
         """The shop under test; override to test another store."""
@@ -87,6 +94,9 @@ class OrderLifecycleMachine(RuleBasedStateMachine):
 
     @rule(target=orders, command=place_order_commands(max_lines=3))
     def place(self, command: PlaceOrder) -> str:
+        if self.tracks_stock:  # exactly enough: the placement must reserve all of it
+            for line in command.lines:
+                self.shop.inventory.receive(line.sku, location=LOCATION, quantity=line.quantity)
         order = self.shop.orders.place(attrs.evolve(command, idempotency_key=None))
         assert order.state == "placed"
         assert order.version == 1
@@ -199,5 +209,11 @@ class OrderLifecycleMachine(RuleBasedStateMachine):
             assert order.state == expected
             assert {hold.reason for hold in order.holds} == self.model_holds[order_id]
             assert order.version == self.versions[order_id]
+            if self.tracks_stock:
+                held = sum(r.quantity for _, _, r in self.shop.inventory.reservations(order_id))
+                expected_held = (
+                    0 if expected == "cancelled" else sum(line.quantity for line in order.lines)
+                )
+                assert held == expected_held, (order_id, expected, held)
         assert not self.shop.events.dead_letters(), self.shop.events.dead_letters()
         assert self.shop.events.pending() == 0

@@ -1,0 +1,141 @@
+"""Changes to stock that a unit of work stages and its store applies at commit.
+
+Every change is plain data. The in-memory store applies it through
+:class:`~orderkit.domain.inventory.StockItem`'s methods; SQL stores apply the same
+rules as conditional statements, so that checking and changing are one step.
+A commit applies its changes in order and either all of them hold or none do.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from attrs import frozen
+
+from orderkit.domain.inventory import Location, StockPick
+
+__all__ = [
+    "AddLocation",
+    "Adjust",
+    "Allocate",
+    "ExpireReservations",
+    "Receive",
+    "Release",
+    "Reserve",
+    "Restock",
+    "SetBackorderLimit",
+    "Ship",
+    "StockChange",
+]
+
+
+@frozen
+class AddLocation:
+    """Add (or update) a location."""
+
+    location: Location
+
+
+@frozen
+class Receive:
+    """``quantity`` units of ``sku`` arrived at ``location`` (the stock item is created if new)."""
+
+    sku: str
+    location: str
+    quantity: int
+    at: datetime
+    reason: str = "received"
+
+
+@frozen
+class Adjust:
+    """Correct on hand by ``delta`` after a count."""
+
+    sku: str
+    location: str
+    delta: int
+    at: datetime
+    reason: str
+
+
+@frozen
+class SetBackorderLimit:
+    """Deny (0), allow up to ``limit`` units, or allow unlimited (None) backorders."""
+
+    sku: str
+    location: str
+    limit: int | None
+    at: datetime
+
+
+@frozen
+class Reserve:
+    """Hold stock for an order: every pick or none, total demand per SKU and location."""
+
+    order_id: str
+    picks: tuple[StockPick, ...]
+    expires_at: datetime | None
+    now: datetime
+
+
+@frozen
+class Release:
+    """Drop an order's reservations (one line's, or all); ``allocated`` ones too if asked."""
+
+    order_id: str
+    line_id: str | None = None
+    include_allocated: bool = False
+
+
+@frozen
+class ExpireReservations:
+    """Drop every reservation that has expired at ``now``."""
+
+    now: datetime
+
+
+@frozen
+class Allocate:
+    """Commit a line's active reservations to a shipment (they stop expiring)."""
+
+    order_id: str
+    line_id: str
+    shipment_id: str
+    now: datetime
+
+
+@frozen
+class Ship:
+    """A line's allocated units leave: on hand goes down."""
+
+    order_id: str
+    line_id: str
+    at: datetime
+
+
+@frozen
+class Restock:
+    """Returned units of an order line go back on hand at ``location``."""
+
+    sku: str
+    location: str
+    quantity: int
+    order_id: str
+    line_id: str
+    at: datetime
+    reason: str = "returned"
+
+
+StockChange = (
+    AddLocation
+    | Receive
+    | Adjust
+    | SetBackorderLimit
+    | Reserve
+    | Release
+    | ExpireReservations
+    | Allocate
+    | Ship
+    | Restock
+)
+"""Any staged stock change."""

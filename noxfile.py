@@ -59,6 +59,7 @@ def bench(session: nox.Session) -> None:
     """Benchmarks: ratios against hand-written baselines measured in the same process."""
     session.install("-e", ".")
     session.run("python", "benchmarks/run.py", *session.posargs)
+    session.run("python", "benchmarks/inventory.py", *session.posargs)
 
 
 @nox.session

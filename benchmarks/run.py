@@ -35,6 +35,9 @@ import orderkit as ok
 from orderkit.adapters.memory import ManualClock, MemoryNotifier, SequentialIds
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+# The order benchmarks compare order handling with baselines that keep no stock;
+# benchmarks/inventory.py measures reservations.
+ORDERS_ONLY = ok.ShopSettings(track_stock=False)
 
 
 def command(number: int) -> ok.PlaceOrder:
@@ -57,7 +60,11 @@ def command(number: int) -> ok.PlaceOrder:
 
 def orderkit_place_ack(count: int) -> float:
     shop = ok.Shop.open(
-        "memory://", clock=ManualClock(START), ids=SequentialIds(), notifier=MemoryNotifier()
+        "memory://",
+        clock=ManualClock(START),
+        ids=SequentialIds(),
+        notifier=MemoryNotifier(),
+        settings=ORDERS_ONLY,
     )
     commands = [command(n) for n in range(count)]
     started = time.perf_counter()
@@ -154,7 +161,9 @@ def transition_cost(rounds: int) -> tuple[float, float]:
 
 
 def bytes_per_order(count: int) -> float:
-    shop = ok.Shop.open("memory://", clock=ManualClock(START), ids=SequentialIds())
+    shop = ok.Shop.open(
+        "memory://", clock=ManualClock(START), ids=SequentialIds(), settings=ORDERS_ONLY
+    )
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
@@ -169,7 +178,7 @@ def bytes_per_order(count: int) -> float:
 
 def orderkit_place_sqlite(count: int) -> float:
     with tempfile.TemporaryDirectory() as folder:
-        settings = ok.ShopSettings(dispatch="worker")
+        settings = ok.ShopSettings(dispatch="worker", track_stock=False)
         with ok.Shop.open(
             f"{folder}/shop.db", settings=settings, clock=ManualClock(START), ids=SequentialIds()
         ) as shop:

@@ -245,7 +245,7 @@ class UnknownSku(InvalidInput):
     """An order names a SKU that no location stocks."""
 
     def __init__(self, sku: str) -> None:
-        super().__init__("no location stocks this SKU", field="sku", value=sku)
+        super().__init__(f"no location stocks SKU {sku!r}", field="sku", value=sku)
         self.sku = sku
 
 

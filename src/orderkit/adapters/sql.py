@@ -224,7 +224,8 @@ INSERT INTO reservations (order_id, line_id, sku, location, quantity, expires_at
 VALUES (:order_id, :line_id, :sku, :location, :quantity, :expires_at)
 ON CONFLICT (order_id, line_id, sku, location)
 DO UPDATE SET quantity = reservations.quantity + excluded.quantity,
-              expires_at = excluded.expires_at
+              expires_at = CASE WHEN reservations.shipment_id IS NULL
+                                THEN excluded.expires_at END
 """
 ADJUST_IF_POSSIBLE = """
 UPDATE stock SET on_hand = on_hand + :delta

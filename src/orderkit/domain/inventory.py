@@ -208,10 +208,17 @@ class StockItem:
         for hold in holds:
             key = _key(hold.order_id, hold.line_id)
             previous = self.reservations.get(key)
-            quantity = hold.quantity + (previous.quantity if previous else 0)
-            self.reservations[key] = Reservation(
-                hold.order_id, hold.line_id, quantity, hold.expires_at
-            )
+            if previous is None:
+                self.reservations[key] = hold
+            else:  # more units for the line; an allocated line stays allocated, unexpiring
+                allocated = previous.shipment_id is not None
+                self.reservations[key] = Reservation(
+                    hold.order_id,
+                    hold.line_id,
+                    previous.quantity + hold.quantity,
+                    None if allocated else hold.expires_at,
+                    previous.shipment_id,
+                )
 
     def release(
         self, order_id: str, line_id: str | None = None, include_allocated: bool = False

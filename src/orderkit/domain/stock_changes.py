@@ -9,10 +9,28 @@ A commit applies its changes in order and either all of them hold or none do.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from attrs import frozen
+from attrs import Attribute, field, frozen
 
 from orderkit.domain.inventory import Location, StockPick
+from orderkit.domain.values import MAX_ID_LENGTH, MAX_NOTE_LENGTH, text
+from orderkit.errors import InvalidQuantity
+
+_ID = text(MAX_ID_LENGTH)
+_REASON = text(MAX_NOTE_LENGTH, required=False)
+_REQUIRED_REASON = text(MAX_NOTE_LENGTH)
+
+
+def _units(_instance: object, attribute: Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidQuantity("must be a whole number >= 1", field=attribute.name, value=value)
+
+
+def _delta(_instance: object, attribute: Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value == 0:
+        raise InvalidQuantity("must be a non-zero whole number", field=attribute.name, value=value)
+
 
 __all__ = [
     "AddLocation",
@@ -40,22 +58,22 @@ class AddLocation:
 class Receive:
     """``quantity`` units of ``sku`` arrived at ``location`` (the stock item is created if new)."""
 
-    sku: str
-    location: str
-    quantity: int
+    sku: str = field(validator=_ID)
+    location: str = field(validator=_ID)
+    quantity: int = field(validator=_units)
     at: datetime
-    reason: str = "received"
+    reason: str = field(default="received", validator=_REASON)
 
 
 @frozen
 class Adjust:
     """Correct on hand by ``delta`` after a count."""
 
-    sku: str
-    location: str
-    delta: int
+    sku: str = field(validator=_ID)
+    location: str = field(validator=_ID)
+    delta: int = field(validator=_delta)
     at: datetime
-    reason: str
+    reason: str = field(validator=_REQUIRED_REASON)
 
 
 @frozen
@@ -117,13 +135,13 @@ class Ship:
 class Restock:
     """Returned units of an order line go back on hand at ``location``."""
 
-    sku: str
-    location: str
-    quantity: int
+    sku: str = field(validator=_ID)
+    location: str = field(validator=_ID)
+    quantity: int = field(validator=_units)
     order_id: str
     line_id: str
     at: datetime
-    reason: str = "returned"
+    reason: str = field(default="returned", validator=_REASON)
 
 
 StockChange = (

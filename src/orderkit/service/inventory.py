@@ -55,9 +55,9 @@ def reserve_for_order(
     demands = [StockDemand(line.line_id, line.sku, line.quantity) for line in order.lines]
     levels = stock.levels({d.sku for d in demands}, now)
     stocked = {sku for sku, _ in levels}
-    for demand in demands:
+    for index, demand in enumerate(demands):
         if demand.sku not in stocked:
-            raise UnknownSku(demand.sku)
+            raise UnknownSku(demand.sku).at(f"lines[{index}]")
     picks = sourcing.source(demands, levels, stock.locations())
     expires = None if ttl is None else now + ttl
     stock.stage(Reserve(order.id, tuple(picks), expires, now))

@@ -64,7 +64,17 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def stress(session: nox.Session) -> None:
-    """The multi-process and crash tests at full size (100 SIGKILLs), with their figures."""
+    """The multi-process, crash (100 SIGKILLs) and oversell (5 rounds) tests, with figures."""
     session.install("-e", ".[test]")
     session.env["ORDERKIT_CRASH_RUNS"] = "100"
-    session.run("python", "-m", "pytest", "-q", "-s", "tests/test_processes.py", *session.posargs)
+    session.env["ORDERKIT_OVERSELL_ROUNDS"] = "5"
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-q",
+        "-s",
+        "tests/test_processes.py",
+        "tests/test_oversell.py",
+        *session.posargs,
+    )

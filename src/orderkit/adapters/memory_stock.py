@@ -96,6 +96,18 @@ class _Work:
         }
         return [self.item(*key) for key in sorted(keys)]
 
+    def active_parts(self, order_id: str, line_id: str, now: datetime) -> list[StockItem]:
+        """The items holding an active part of a line (expired, unallocated parts are
+        skipped); raises :class:`ReservationNotFound` when there is none."""
+        parts = [
+            item
+            for item in self.holding(order_id, line_id)
+            if item.reservations[(order_id, line_id)].is_active(now)
+        ]
+        if not parts:
+            raise ReservationNotFound("?", "?", order_id, line_id)
+        return parts
+
     def apply(self, change: StockChange) -> None:
         if isinstance(change, AddLocation):
             self.locations[change.location.id] = change.location
@@ -125,16 +137,10 @@ class _Work:
                 if any(not r.is_active(change.now) for r in item.reservations.values()):
                     self.item(*key).expire(change.now)
         elif isinstance(change, Allocate):
-            holders = self.holding(change.order_id, change.line_id)
-            if not holders:
-                raise ReservationNotFound("?", "?", change.order_id, change.line_id)
-            for item in holders:
+            for item in self.active_parts(change.order_id, change.line_id, change.now):
                 item.allocate(change.order_id, change.line_id, change.shipment_id, change.now)
         elif isinstance(change, Ship):
-            holders = self.holding(change.order_id, change.line_id)
-            if not holders:
-                raise ReservationNotFound("?", "?", change.order_id, change.line_id)
-            for item in holders:
+            for item in self.active_parts(change.order_id, change.line_id, change.at):
                 item.ship(change.order_id, change.line_id, change.at)
         elif isinstance(change, Restock):
             self.item(change.sku, change.location).restock(

@@ -316,14 +316,25 @@ def _expire(conn: sqlite3.Connection, change: ExpireReservations) -> None:
         _drop(conn, sku, location, order_id, line_id, quantity)
 
 
-def _allocate(conn: sqlite3.Connection, change: Allocate) -> None:
-    rows = _rows(conn, change.order_id, change.line_id)
-    now = _ts(change.now)
+def _active_rows(
+    conn: sqlite3.Connection, order_id: str, line_id: str, now: datetime
+) -> list[tuple]:  # type: ignore[type-arg]
+    """A line's reservation rows, less its expired unallocated parts; none raises."""
+    moment = now.timestamp()
+    rows = [
+        row
+        for row in _rows(conn, order_id, line_id)
+        if row[5] is not None or row[4] is None or row[4] > moment
+    ]
     if not rows:
-        raise ReservationNotFound("?", "?", change.order_id, change.line_id)
-    for sku, location, line_id, _, expires, shipment in rows:
-        if shipment is None and expires is not None and now is not None and expires <= now:
-            raise ReservationNotFound(sku, location, change.order_id, line_id)
+        raise ReservationNotFound("?", "?", order_id, line_id)
+    return rows
+
+
+def _allocate(conn: sqlite3.Connection, change: Allocate) -> None:
+    for sku, location, line_id, _, _, _ in _active_rows(
+        conn, change.order_id, change.line_id, change.now
+    ):
         conn.execute(
             sql.ALLOCATE_RESERVATION,
             {
@@ -337,9 +348,11 @@ def _allocate(conn: sqlite3.Connection, change: Allocate) -> None:
 
 
 def _ship(conn: sqlite3.Connection, change: Ship) -> None:
-    rows = _rows(conn, change.order_id, change.line_id)
-    if not rows or any(shipment is None for *_, shipment in rows):
-        raise ReservationNotFound("?", "?", change.order_id, change.line_id)
+    rows = _active_rows(conn, change.order_id, change.line_id, change.at)
+    unallocated = [row for row in rows if row[5] is None]
+    if unallocated:
+        sku, location, line_id, *_ = unallocated[0]
+        raise ReservationNotFound(sku, location, change.order_id, line_id)
     for sku, location, line_id, quantity, _, _ in rows:
         key = {"sku": sku, "location": location}
         if conn.execute(sql.SHIP_STOCK, {**key, "quantity": quantity}).rowcount != 1:

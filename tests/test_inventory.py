@@ -15,6 +15,7 @@ from orderkit import (
     Customer,
     InvalidField,
     InvalidQuantity,
+    InvalidSettings,
     LineItem,
     Location,
     Money,
@@ -510,3 +511,31 @@ def test_other_bad_inventory_input_raises_typed_errors(shop: Shop) -> None:
     assert shop.inventory.levels("SKU-A") == [StockLevel("SKU-A", "west", 1, 0, 1)]
     assert len(shop.inventory.movements("SKU-A", "west")) == 1
     assert [loc.id for loc in shop.inventory.locations()] == ["west", "east", "north"]
+
+
+class ShortChanging:
+    """A faulty strategy: it sources one unit less than the first line needs."""
+
+    def source(self, demands, levels, locations):  # type: ignore[no-untyped-def]
+        first = demands[0]
+        return [StockPick(first.line_id, first.sku, locations[0].id, first.quantity - 1)]
+
+
+def test_picks_that_do_not_cover_the_order_are_refused(open_shop: OpenShop) -> None:
+    shop = open_shop(sourcing=ShortChanging())
+    stock(shop, {("SKU-A", "west"): 5})
+    placed = record_placed(shop)
+    with pytest.raises(InvalidSettings, match="do not cover"):
+        shop.orders.place(command(("SKU-A", 2)))
+    assert_nothing_placed(shop, placed, "SKU-A")
+
+
+def test_an_impossible_count_correction_says_how_many_units_can_go(shop: Shop) -> None:
+    stock(shop, {("SKU-A", "west"): 5})
+    shop.inventory.set_backorder_limit("SKU-A", location="west", limit=2)
+    shop.orders.place(command(("SKU-A", 5)))
+    with pytest.raises(OutOfStock) as caught:
+        shop.inventory.adjust("SKU-A", location="west", delta=-3, reason="count")
+    assert (caught.value.requested, caught.value.available) == (3, 2)
+    shop.inventory.adjust("SKU-A", location="west", delta=-2, reason="count")
+    assert level(shop, "SKU-A", "west").on_hand == 3

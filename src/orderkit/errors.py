@@ -283,9 +283,10 @@ class OutOfStock(OrderkitError):
 class ReservationNotFound(OrderkitError):
     """An order line holds no (active or allocated, as needed) reservation at a location."""
 
-    def __init__(self, sku: str, location: str, order_id: str, line_id: str) -> None:
+    def __init__(self, sku: str | None, location: str | None, order_id: str, line_id: str) -> None:
         self.sku, self.location, self.order_id, self.line_id = sku, location, order_id, line_id
+        what = f" of {sku} at {location}" if sku and location else ""
         super().__init__(
-            f"order {order_id} line {line_id} has no such reservation of {sku} at {location} "
+            f"order {order_id} line {line_id} holds no such reservation{what} "
             "(never made, released, expired or not allocated)"
         )

@@ -105,7 +105,7 @@ class _Work:
             if item.reservations[(order_id, line_id)].is_active(now)
         ]
         if not parts:
-            raise ReservationNotFound("?", "?", order_id, line_id)
+            raise ReservationNotFound(None, None, order_id, line_id)
         return parts
 
     def apply(self, change: StockChange) -> None:

@@ -24,6 +24,7 @@ from orderkit.domain.inventory import (
     StockItem,
     StockLevel,
     group_picks,
+    removable_units,
 )
 from orderkit.domain.stock_changes import (
     AddLocation,
@@ -237,7 +238,7 @@ def _adjust(conn: sqlite3.Connection, change: Adjust) -> None:
         raise OutOfStock(
             change.sku,
             -change.delta,
-            on_hand - (reserved if limit == 0 else 0),
+            removable_units(on_hand, reserved, limit),
             location=change.location,
         )
     _move(
@@ -327,7 +328,7 @@ def _active_rows(
         if row[5] is not None or row[4] is None or row[4] > moment
     ]
     if not rows:
-        raise ReservationNotFound("?", "?", order_id, line_id)
+        raise ReservationNotFound(None, None, order_id, line_id)
     return rows
 
 

@@ -62,6 +62,20 @@ def _optional_limit(_instance: object, attribute: Attribute[Any], value: object)
         _whole(0)(_instance, attribute, value)
 
 
+def removable_units(on_hand: int, held: int, backorder_limit: int | None) -> int:
+    """How many units a count correction may take away without breaking the reservations."""
+    if backorder_limit is None:
+        return on_hand
+    return max(0, min(on_hand, on_hand + backorder_limit - held))
+
+
+def _time(_instance: object, attribute: Attribute[Any], value: object) -> None:
+    if not isinstance(value, time):
+        raise InvalidField(
+            "must be a datetime.time such as time(14, 0)", field=attribute.name, value=value
+        )
+
+
 @frozen
 class Location:
     """A place stock is kept and shipped from. Lower ``priority`` is preferred."""
@@ -70,7 +84,7 @@ class Location:
     name: str = field(validator=text(MAX_TEXT_LENGTH))
     priority: int = field(default=100, validator=_whole(0))
     handling_days: int = field(default=1, validator=_whole(0))
-    cutoff: time = time(14, 0)
+    cutoff: time = field(default=time(14, 0), validator=_time)
 
 
 class MovementKind(str, Enum):
@@ -176,9 +190,10 @@ class StockItem:
             raise OutOfStock(
                 self.sku,
                 -delta,
-                self.on_hand - (held if allowance == 0 else 0),
+                removable_units(self.on_hand, held, allowance),
                 location=self.location,
             )
+        self.expire(at)
         self._move(MovementKind.ADJUSTED, delta, at, reason)
 
     def set_backorder_limit(self, limit: int | None, at: datetime) -> None:
@@ -189,6 +204,7 @@ class StockItem:
             raise OutOfStock(
                 self.sku, self.reserved(at), self.on_hand + limit, location=self.location
             )
+        self.expire(at)
         self.backorder_limit = limit
 
     def reserve(self, holds: Sequence[Reservation], now: datetime) -> None:

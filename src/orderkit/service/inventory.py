@@ -18,6 +18,7 @@ from orderkit.domain.inventory import (
     StockDemand,
     StockItem,
     StockLevel,
+    StockPick,
 )
 from orderkit.domain.order import Order
 from orderkit.domain.stock_changes import (
@@ -33,7 +34,7 @@ from orderkit.domain.stock_changes import (
     StockChange,
 )
 from orderkit.domain.values import MAX_ID_LENGTH, MAX_NOTE_LENGTH, check_text
-from orderkit.errors import InvalidField, UnknownSku
+from orderkit.errors import InvalidField, InvalidSettings, UnknownSku
 from orderkit.ports import Clock, StockRepository, UnitOfWorkFactory
 
 __all__ = ["InventoryService", "reserve_for_order"]
@@ -59,8 +60,23 @@ def reserve_for_order(
         if demand.sku not in stocked:
             raise UnknownSku(demand.sku).at(f"lines[{index}]")
     picks = sourcing.source(demands, levels, stock.locations())
+    _check_cover(demands, picks)
     expires = None if ttl is None else now + ttl
     stock.stage(Reserve(order.id, tuple(picks), expires, now))
+
+
+def _check_cover(demands: list[StockDemand], picks: list[StockPick]) -> None:
+    """A sourcing strategy must place every unit of every line, and nothing else."""
+    wanted = {(d.line_id, d.sku): d.quantity for d in demands}
+    got: dict[tuple[str, str], int] = {}
+    for pick in picks:
+        got[(pick.line_id, pick.sku)] = got.get((pick.line_id, pick.sku), 0) + pick.quantity
+    if got != wanted:
+        raise InvalidSettings(
+            "the sourcing strategy's picks do not cover the order's lines exactly",
+            field="sourcing",
+            value=sorted(got.items()),
+        )
 
 
 class InventoryService:

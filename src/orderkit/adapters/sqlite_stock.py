@@ -40,7 +40,6 @@ from orderkit.domain.stock_changes import (
     StockChange,
 )
 from orderkit.errors import (
-    InvalidField,
     InvalidQuantity,
     OutOfStock,
     ReservationNotFound,
@@ -209,7 +208,7 @@ def _add_location(conn: sqlite3.Connection, change: AddLocation) -> None:
 
 
 def _receive(conn: sqlite3.Connection, change: Receive) -> None:
-    _check_positive(change.quantity)
+    # Receive, Adjust and Restock validate their own fields when built.
     _require_location(conn, change.location)
     conn.execute(
         sql.ADD_STOCK, {"sku": change.sku, "location": change.location, "quantity": change.quantity}
@@ -226,10 +225,6 @@ def _receive(conn: sqlite3.Connection, change: Receive) -> None:
 
 
 def _adjust(conn: sqlite3.Connection, change: Adjust) -> None:
-    if isinstance(change.delta, bool) or not isinstance(change.delta, int) or change.delta == 0:
-        raise InvalidQuantity("must be a non-zero whole number", field="delta", value=change.delta)
-    if not change.reason.strip():
-        raise InvalidField("must not be empty", field="reason", value=change.reason)
     on_hand, _, _ = _stock_row(conn, change.sku, change.location)
     _purge(conn, change.sku, change.location, change.at)
     params = {"sku": change.sku, "location": change.location, "delta": change.delta}
@@ -376,7 +371,6 @@ def _ship(conn: sqlite3.Connection, change: Ship) -> None:
 
 
 def _restock(conn: sqlite3.Connection, change: Restock) -> None:
-    _check_positive(change.quantity)
     _stock_row(conn, change.sku, change.location)
     conn.execute(
         sql.ADD_STOCK, {"sku": change.sku, "location": change.location, "quantity": change.quantity}

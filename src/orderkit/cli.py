@@ -205,13 +205,15 @@ def _summary(
     for day, orders in sorted(promised.items()):
         table.add_row(f"promised for {day}", f"{orders:,}")
     for location in shop.inventory.locations():
-        left = sum(
-            level.on_hand
+        here = [
+            level
             for sku, _, _ in CATALOG
             for level in shop.inventory.levels(sku)
             if level.location == location.id
-        )
-        table.add_row(f"units on hand in {location.name}", f"{left:,}")
+        ]
+        reserved = sum(level.reserved for level in here)
+        on_hand = sum(level.on_hand for level in here)
+        table.add_row(f"units reserved / on hand, {location.name}", f"{reserved:,} / {on_hand:,}")
     table.add_row("events still in the outbox", f"{shop.events.pending():,}")
     table.add_row("dead letters", f"{len(shop.events.dead_letters()):,}")
     table.add_row("orders per second (wall clock)", f"{len(placed) / elapsed:,.0f}")

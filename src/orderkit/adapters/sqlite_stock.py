@@ -23,6 +23,8 @@ from orderkit.domain.inventory import (
     Reservation,
     StockItem,
     StockLevel,
+    check_backorder_limit,
+    check_quantity,
     group_picks,
     removable_units,
 )
@@ -40,7 +42,6 @@ from orderkit.domain.stock_changes import (
     StockChange,
 )
 from orderkit.errors import (
-    InvalidQuantity,
     OutOfStock,
     ReservationNotFound,
     UnknownLocation,
@@ -191,11 +192,6 @@ def _drop(
     conn.execute(sql.DELETE_RESERVATION, {**key, "order_id": order_id, "line_id": line_id})
 
 
-def _check_positive(quantity: int) -> None:
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
-        raise InvalidQuantity("must be a whole number >= 1", field="quantity", value=quantity)
-
-
 def _add_location(conn: sqlite3.Connection, change: AddLocation) -> None:
     conn.execute(
         sql.UPSERT_LOCATION,
@@ -248,12 +244,7 @@ def _adjust(conn: sqlite3.Connection, change: Adjust) -> None:
 
 
 def _set_backorder(conn: sqlite3.Connection, change: SetBackorderLimit) -> None:
-    if change.limit is not None and (
-        isinstance(change.limit, bool) or not isinstance(change.limit, int) or change.limit < 0
-    ):
-        raise InvalidQuantity(
-            "must be None or a whole number >= 0", field="backorder_limit", value=change.limit
-        )
+    check_backorder_limit(change.limit)
     _require_location(conn, change.location)
     key = {"sku": change.sku, "location": change.location}
     conn.execute(sql.ENSURE_STOCK, key)
@@ -268,8 +259,8 @@ def _set_backorder(conn: sqlite3.Connection, change: SetBackorderLimit) -> None:
 def _reserve(conn: sqlite3.Connection, change: Reserve) -> None:
     for (sku, location), picks in group_picks(change.picks).items():
         demand = 0
-        for pick in picks:
-            _check_positive(pick.quantity)
+        for pick in picks:  # picks come from a pluggable strategy: checked here
+            check_quantity(pick.quantity)
             demand += pick.quantity
         key = {"sku": sku, "location": location}
         _stock_row(conn, sku, location)

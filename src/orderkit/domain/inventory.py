@@ -47,7 +47,9 @@ __all__ = [
 ]
 
 
-def _whole(minimum: int) -> Any:
+def at_least(minimum: int) -> Any:
+    """An attrs validator: a whole number (not a bool) of at least ``minimum``."""
+
     def check(_instance: object, attribute: Attribute[Any], value: object) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise InvalidQuantity(
@@ -57,9 +59,10 @@ def _whole(minimum: int) -> Any:
     return check
 
 
-def _optional_limit(_instance: object, attribute: Attribute[Any], value: object) -> None:
+def optional_limit(_instance: object, attribute: Attribute[Any], value: object) -> None:
+    """An attrs validator: None (no limit) or a whole number >= 0."""
     if value is not None:
-        _whole(0)(_instance, attribute, value)
+        at_least(0)(_instance, attribute, value)
 
 
 def removable_units(on_hand: int, held: int, backorder_limit: int | None) -> int:
@@ -82,8 +85,8 @@ class Location:
 
     id: str = field(validator=text(MAX_ID_LENGTH))
     name: str = field(validator=text(MAX_TEXT_LENGTH))
-    priority: int = field(default=100, validator=_whole(0))
-    handling_days: int = field(default=1, validator=_whole(0))
+    priority: int = field(default=100, validator=at_least(0))
+    handling_days: int = field(default=1, validator=at_least(0))
     cutoff: time = field(default=time(14, 0), validator=_time)
 
 
@@ -139,8 +142,8 @@ class StockItem:
 
     sku: str = field(validator=text(MAX_ID_LENGTH))
     location: str = field(validator=text(MAX_ID_LENGTH))
-    on_hand: int = field(default=0, validator=_whole(0))
-    backorder_limit: int | None = field(default=0, validator=_optional_limit)
+    on_hand: int = field(default=0, validator=at_least(0))
+    backorder_limit: int | None = field(default=0, validator=optional_limit)
     reservations: dict[tuple[str, str], Reservation] = field(factory=dict)
     pending_movements: list[Movement] = field(factory=list, repr=False)
 
@@ -170,7 +173,7 @@ class StockItem:
 
     def receive(self, quantity: int, at: datetime, reason: str = "received") -> None:
         """Add ``quantity`` units that arrived."""
-        _positive(quantity)
+        check_quantity(quantity)
         _reason(reason)
         self._move(MovementKind.RECEIVED, quantity, at, reason)
 
@@ -198,8 +201,7 @@ class StockItem:
 
     def set_backorder_limit(self, limit: int | None, at: datetime) -> None:
         """Deny (0), allow up to ``limit`` units, or allow without limit (None)."""
-        if limit is not None:
-            _whole(0)(self, _LIMIT, limit)
+        check_backorder_limit(limit)
         if limit is not None and self.on_hand + limit < self.reserved(at):
             raise OutOfStock(
                 self.sku, self.reserved(at), self.on_hand + limit, location=self.location
@@ -215,7 +217,7 @@ class StockItem:
         """
         demand = 0
         for hold in holds:
-            _positive(hold.quantity)
+            check_quantity(hold.quantity)
             demand += hold.quantity
         available = self.available(now)
         if available is not None and demand > available:
@@ -289,7 +291,7 @@ class StockItem:
         self, quantity: int, at: datetime, order_id: str, line_id: str, reason: str = "returned"
     ) -> None:
         """Put returned units back on hand."""
-        _positive(quantity)
+        check_quantity(quantity)
         _reason(reason)
         self._move(MovementKind.RESTOCKED, quantity, at, reason, order_id, line_id)
 
@@ -302,11 +304,17 @@ class _FieldName:
 
 
 _LIMIT: Any = _FieldName("backorder_limit")
+_QUANTITY: Any = _FieldName("quantity")
 
 
-def _positive(quantity: object) -> None:
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
-        raise InvalidQuantity("must be a whole number >= 1", field="quantity", value=quantity)
+def check_backorder_limit(limit: object) -> None:
+    """Raise :class:`InvalidQuantity` unless ``limit`` is None or a whole number >= 0."""
+    optional_limit(None, _LIMIT, limit)
+
+
+def check_quantity(quantity: object) -> None:
+    """Raise :class:`InvalidQuantity` unless ``quantity`` is a whole number >= 1."""
+    at_least(1)(None, _QUANTITY, quantity)
 
 
 def _reason(reason: object, *, required: bool = False) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from attrs import Attribute, field, frozen
 
-from orderkit.domain.inventory import Location, StockPick
+from orderkit.domain.inventory import Location, StockPick, at_least
 from orderkit.domain.values import MAX_ID_LENGTH, MAX_NOTE_LENGTH, text
 from orderkit.errors import InvalidQuantity
 
@@ -22,9 +22,7 @@ _REASON = text(MAX_NOTE_LENGTH, required=False)
 _REQUIRED_REASON = text(MAX_NOTE_LENGTH)
 
 
-def _units(_instance: object, attribute: Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidQuantity("must be a whole number >= 1", field=attribute.name, value=value)
+_units = at_least(1)
 
 
 def _delta(_instance: object, attribute: Attribute[Any], value: object) -> None:

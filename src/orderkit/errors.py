@@ -290,3 +290,32 @@ class ReservationNotFound(OrderkitError):
             f"order {order_id} line {line_id} holds no such reservation{what} "
             "(never made, released, expired or not allocated)"
         )
+
+
+class PaymentError(OrderkitError):
+    """A payment operation was refused; nothing was charged, captured or refunded."""
+
+
+class PaymentDeclined(PaymentError):
+    """The payment gateway declined the operation; ``reason`` says why (``card_declined``,
+    ``insufficient_funds``, ...). Not retryable with the same payment method."""
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(message or f"payment declined: {reason}")
+
+
+class GatewayUnavailable(PaymentError):
+    """The gateway could not be reached or did not answer in time. Retryable: the
+    operation may or may not have happened, so retry it with the same idempotency key."""
+
+    retryable = True
+
+
+class InvalidPaymentOperation(PaymentError):
+    """A capture, void or refund breaks a payment rule (more than authorized or
+    captured, after a void, on an unknown capture); nothing changed."""
+
+
+class PaymentNotFound(NotFound):
+    """No payment matches the given order, id or gateway reference."""

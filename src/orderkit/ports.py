@@ -16,8 +16,16 @@ from attrs import field, frozen
 from orderkit.domain.events import DomainEvent
 from orderkit.domain.inventory import Location, Movement, Reservation, StockItem, StockLevel
 from orderkit.domain.order import Order
+from orderkit.domain.payment import (
+    GatewayAuthorization,
+    GatewayCapture,
+    GatewayRefund,
+    GatewayVoid,
+    Payment,
+)
 from orderkit.domain.stock_changes import StockChange
 from orderkit.domain.values import ContactChannel
+from orderkit.money import Money
 
 __all__ = [
     "Clock",
@@ -28,6 +36,8 @@ __all__ = [
     "OrderRepository",
     "Outbox",
     "OutboxRecord",
+    "PaymentGateway",
+    "PaymentRepository",
     "StockRepository",
     "Store",
     "UnitOfWork",
@@ -105,6 +115,31 @@ class StockRepository(Protocol):
         ...
 
 
+class PaymentRepository(Protocol):
+    """Payments as seen inside one unit of work (same staging rules as orders)."""
+
+    def add(self, payment: Payment) -> None:
+        """Stage a new payment. Commit raises :class:`~orderkit.errors.DuplicateKey`
+        if its id or its authorization id is taken."""
+
+    def get(self, payment_id: str) -> Payment:
+        """The payment ``payment_id`` as a private copy; raises
+        :class:`~orderkit.errors.PaymentNotFound`."""
+        ...
+
+    def for_order(self, order_id: str) -> Sequence[Payment]:
+        """The payments of an order, oldest first (private copies)."""
+        ...
+
+    def by_authorization(self, authorization_id: str) -> Payment | None:
+        """The payment holding the gateway authorization ``authorization_id``, or None."""
+        ...
+
+    def save(self, payment: Payment) -> None:
+        """Stage changes to a loaded payment; commit checks and raises its version like
+        :meth:`OrderRepository.save`."""
+
+
 class UnitOfWork(Protocol):
     """One command's transaction: everything staged is committed together, or nothing.
 
@@ -119,6 +154,11 @@ class UnitOfWork(Protocol):
     @property
     def stock(self) -> StockRepository:
         """The stock of this unit of work."""
+        ...
+
+    @property
+    def payments(self) -> PaymentRepository:
+        """The payments of this unit of work."""
         ...
 
     def __enter__(self) -> UnitOfWork: ...
@@ -163,6 +203,37 @@ class Notifier(Protocol):
 
     def send(self, notification: Notification) -> None:
         """Deliver ``notification`` or raise."""
+
+
+class PaymentGateway(Protocol):
+    """A payment service provider, called with idempotency keys.
+
+    Every call with a key the gateway has seen, and the same arguments, returns
+    the first call's result and moves no money again; with different arguments
+    it raises :class:`~orderkit.errors.IdempotencyConflict`. Calls raise
+    :class:`~orderkit.errors.PaymentDeclined` (with a reason) when refused,
+    :class:`~orderkit.errors.GatewayUnavailable` when the outcome is unknown
+    (retry with the same key), and :class:`~orderkit.errors.InvalidPaymentOperation`
+    for an operation the gateway's own records forbid (over-capture, say).
+    """
+
+    def authorize(self, amount: Money, token: str, *, idempotency_key: str) -> GatewayAuthorization:
+        """Hold ``amount`` on the payment method behind ``token``."""
+        ...
+
+    def capture(
+        self, authorization_id: str, amount: Money, *, idempotency_key: str
+    ) -> GatewayCapture:
+        """Charge ``amount`` of an authorization (several partial captures are allowed)."""
+        ...
+
+    def void(self, authorization_id: str, *, idempotency_key: str) -> GatewayVoid:
+        """Release what is left of an authorization; no capture is possible afterwards."""
+        ...
+
+    def refund(self, capture_id: str, amount: Money, *, idempotency_key: str) -> GatewayRefund:
+        """Pay back ``amount`` of a capture (several partial refunds are allowed)."""
+        ...
 
 
 class Clock(Protocol):

@@ -11,35 +11,55 @@ import itertools
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
+from typing import TypeVar
 
 import attrs
 from attrs import define
 
 from orderkit.adapters.memory_stock import MemoryStock, MemoryStockRepository
-from orderkit.adapters.repository import StagedOrders, StagedUnitOfWork, check_page
+from orderkit.adapters.repository import (
+    Aggregate,
+    StagedOrders,
+    StagedPayments,
+    StagedUnitOfWork,
+    check_page,
+)
 from orderkit.domain.events import DomainEvent, aggregate_of
 from orderkit.domain.order import Order
-from orderkit.errors import ConcurrencyError, DuplicateKey, InvalidField, OrderNotFound
+from orderkit.domain.payment import Payment
+from orderkit.errors import (
+    ConcurrencyError,
+    DuplicateKey,
+    InvalidField,
+    OrderNotFound,
+    PaymentNotFound,
+)
 from orderkit.ports import DeadLetter, Notification, OutboxRecord
 
 __all__ = [
     "ManualClock",
     "MemoryNotifier",
     "MemoryOrderRepository",
+    "MemoryPaymentRepository",
     "MemoryStore",
     "MemoryUnitOfWork",
     "SequentialIds",
 ]
 
 
-_ORDER_FIELDS = tuple(a.name for a in attrs.fields(Order) if a.name != "pending_events")
+_FIELDS = {
+    cls: tuple(a.name for a in attrs.fields(cls) if a.name != "pending_events")
+    for cls in (Order, Payment)
+}
+T = TypeVar("T", Order, Payment)
 
 
-def _private_copy(order: Order) -> Order:
-    """An isolated copy. Order fields are immutable values or tuples, so shallow is enough."""
-    clone = object.__new__(Order)
-    for name in _ORDER_FIELDS:
-        object.__setattr__(clone, name, getattr(order, name))
+def _private_copy(aggregate: T) -> T:
+    """An isolated copy. Aggregate fields are immutable values or tuples, so shallow is enough."""
+    cls = type(aggregate)
+    clone = object.__new__(cls)
+    for name in _FIELDS[cls]:
+        object.__setattr__(clone, name, getattr(aggregate, name))
     clone.pending_events = []
     return clone
 
@@ -56,6 +76,8 @@ class MemoryStore:
         self.idempotency_keys: dict[str, str] = {}
         self.outbox = MemoryOutbox(self.lock)
         self.stock = MemoryStock()
+        self.payments: dict[str, Payment] = {}
+        self.authorizations: dict[str, str] = {}
 
     def __call__(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
@@ -106,51 +128,101 @@ class MemoryOrderRepository(StagedOrders):
         return [_private_copy(order) for order in matches[offset : offset + limit]]
 
 
-class MemoryUnitOfWork(StagedUnitOfWork[MemoryOrderRepository, MemoryStockRepository]):
+class MemoryPaymentRepository(StagedPayments):
+    """The payment repository of one :class:`MemoryUnitOfWork`."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        super().__init__()
+        self._store = store
+
+    def get(self, payment_id: str) -> Payment:
+        """A private copy of the committed payment; raises PaymentNotFound if absent."""
+        stored = self._store.payments.get(payment_id)
+        if stored is None:
+            raise PaymentNotFound(f"no payment with id {payment_id!r}")
+        return _private_copy(stored)
+
+    def for_order(self, order_id: str) -> Sequence[Payment]:
+        """Private copies of the order's committed payments, oldest first."""
+        with self._store.lock:
+            found = [p for p in self._store.payments.values() if p.order_id == order_id]
+        found.sort(key=lambda payment: (payment.created_at, payment.id))
+        return [_private_copy(payment) for payment in found]
+
+    def by_authorization(self, authorization_id: str) -> Payment | None:
+        """A private copy of the committed payment holding ``authorization_id``, or None."""
+        payment_id = self._store.authorizations.get(authorization_id)
+        return None if payment_id is None else self.get(payment_id)
+
+
+class MemoryUnitOfWork(
+    StagedUnitOfWork[MemoryOrderRepository, MemoryStockRepository, MemoryPaymentRepository]
+):
     """One transaction against a :class:`MemoryStore`."""
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
         self.orders = MemoryOrderRepository(store)
         self.stock = MemoryStockRepository(store.stock)
+        self.payments = MemoryPaymentRepository(store)
 
     def commit(self) -> list[DomainEvent]:
-        """Check and apply every staged order under the store lock; return their events.
+        """Check and apply every staged order and payment under the store lock; return
+        their events.
 
-        Raises DuplicateKey, OrderNotFound or ConcurrencyError (stale version) before
-        anything is applied. On success bumps versions and appends the events to the outbox."""
-        staged = list(self.orders.staged.values())
+        Raises DuplicateKey, OrderNotFound, PaymentNotFound or ConcurrencyError (stale
+        version) before anything is applied. On success bumps versions and appends the
+        events to the outbox."""
+        staged = self.staged_aggregates()
         store = self._store
         with store.lock:
-            for order, is_new in staged:
-                if is_new:
-                    if order.id in store.orders:
-                        raise DuplicateKey(f"an order with id {order.id!r} already exists")
-                    key = order.idempotency_key
-                    if key is not None and key in store.idempotency_keys:
-                        raise DuplicateKey(f"idempotency key {key!r} is already used")
-                else:
-                    current = store.orders.get(order.id)
-                    if current is None:
-                        raise OrderNotFound(order.id)
-                    if current.version != order.version:
-                        raise ConcurrencyError(
-                            f"order {order.id} was changed by someone else "
-                            f"(version {current.version}, this copy has {order.version})"
-                        )
+            for order, is_new in self.orders.staged.values():
+                key = order.idempotency_key
+                if is_new and key is not None and key in store.idempotency_keys:
+                    raise DuplicateKey(f"idempotency key {key!r} is already used")
+            for payment, is_new in self.payments.staged.values():
+                authorization = payment.authorization_id
+                owner = store.authorizations.get(authorization or "", payment.id)
+                if owner != payment.id:
+                    raise DuplicateKey(f"authorization {authorization!r} belongs to {owner}")
+            for aggregate, is_new in staged:
+                self._check_version(aggregate, is_new)
             store.stock.apply(self.stock.staged)  # all or nothing; raises before any change
-            events = [event for order, _ in staged for event in order.pending_events]
-            for order, is_new in staged:
+            events = [event for aggregate, _ in staged for event in aggregate.pending_events]
+            for order, is_new in self.orders.staged.values():
                 order.version += 1
                 store.orders[order.id] = _private_copy(order)
                 if is_new and order.idempotency_key is not None:
                     store.idempotency_keys[order.idempotency_key] = order.id
+            for payment, _ in self.payments.staged.values():
+                payment.version += 1
+                store.payments[payment.id] = _private_copy(payment)
+                if payment.authorization_id is not None:
+                    store.authorizations[payment.authorization_id] = payment.id
             store.outbox.append(events)
-        for order, _ in staged:
-            order.pending_events.clear()
-        self.orders.staged.clear()
-        self.stock.staged.clear()
+        self.committed(staged)
         return events
+
+    def _check_version(self, aggregate: Aggregate, is_new: bool) -> None:
+        table: dict[str, Order] | dict[str, Payment]
+        if isinstance(aggregate, Order):
+            table, kind = self._store.orders, "order"
+        else:
+            table, kind = self._store.payments, "payment"
+        current = table.get(aggregate.id)
+        if is_new:
+            if current is not None:
+                raise DuplicateKey(f"a {kind} with id {aggregate.id!r} already exists")
+            return
+        if current is None:
+            raise OrderNotFound(aggregate.id) if kind == "order" else PaymentNotFound(
+                f"no payment with id {aggregate.id!r}"
+            )
+        if current.version != aggregate.version:
+            raise ConcurrencyError(
+                f"{kind} {aggregate.id} was changed by someone else "
+                f"(version {current.version}, this copy has {aggregate.version})"
+            )
 
 
 @define

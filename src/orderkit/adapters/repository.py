@@ -1,19 +1,39 @@
-"""Behaviour every order repository shares: staging changes until commit, and paging rules."""
+"""Behaviour every repository shares: staging changes until commit, and paging rules."""
 
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
+from orderkit.domain.events import DomainEvent
 from orderkit.domain.order import Order
+from orderkit.domain.payment import Payment
 from orderkit.domain.stock_changes import StockChange
 from orderkit.errors import InvalidField
 
-__all__ = ["StagedOrders", "StagedStock", "StagedUnitOfWork", "check_page"]
+__all__ = [
+    "Staged",
+    "StagedOrders",
+    "StagedPayments",
+    "StagedStock",
+    "StagedUnitOfWork",
+    "check_page",
+]
 
+
+class Aggregate(Protocol):
+    """What staging needs of an aggregate: an id, a version and its new events."""
+
+    id: str
+    version: int
+    pending_events: list[DomainEvent]
+
+
+A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R", bound="StagedOrders")
 S = TypeVar("S", bound="StagedStock")
-U = TypeVar("U", bound="StagedUnitOfWork[Any, Any]")
+P = TypeVar("P", bound="StagedPayments")
+U = TypeVar("U", bound="StagedUnitOfWork[Any, Any, Any]")
 
 
 def check_page(limit: int, offset: int) -> None:
@@ -24,20 +44,29 @@ def check_page(limit: int, offset: int) -> None:
         raise InvalidField("must be a whole number >= 0", field="offset", value=offset)
 
 
-class StagedOrders:
-    """Holds a unit of work's added and saved orders until it commits (id -> (order, is_new))."""
+class Staged(Generic[A]):
+    """Holds a unit of work's added and saved aggregates until it commits
+    (id -> (aggregate, is_new))."""
 
     def __init__(self) -> None:
-        self.staged: dict[str, tuple[Order, bool]] = {}
+        self.staged: dict[str, tuple[A, bool]] = {}
 
-    def add(self, order: Order) -> None:
-        """Stage a new order."""
-        self.staged[order.id] = (order, True)
+    def add(self, aggregate: A) -> None:
+        """Stage a new aggregate."""
+        self.staged[aggregate.id] = (aggregate, True)
 
-    def save(self, order: Order) -> None:
-        """Stage changes to a loaded (or just added) order."""
-        is_new = order.id in self.staged and self.staged[order.id][1]
-        self.staged[order.id] = (order, is_new)
+    def save(self, aggregate: A) -> None:
+        """Stage changes to a loaded (or just added) aggregate."""
+        is_new = aggregate.id in self.staged and self.staged[aggregate.id][1]
+        self.staged[aggregate.id] = (aggregate, is_new)
+
+
+class StagedOrders(Staged[Order]):
+    """The staged orders of a unit of work."""
+
+
+class StagedPayments(Staged[Payment]):
+    """The staged payments of a unit of work."""
 
 
 class StagedStock:
@@ -51,12 +80,13 @@ class StagedStock:
         self.staged.append(change)
 
 
-class StagedUnitOfWork(Generic[R, S]):
-    """A unit of work over a :class:`StagedOrders` repository: leaving the ``with``
-    block without a commit discards what was staged."""
+class StagedUnitOfWork(Generic[R, S, P]):
+    """A unit of work over staged repositories: leaving the ``with`` block without a
+    commit discards what was staged."""
 
     orders: R
     stock: S
+    payments: P
 
     def __enter__(self: U) -> U:
         return self
@@ -69,7 +99,18 @@ class StagedUnitOfWork(Generic[R, S]):
     ) -> None:
         self.rollback()
 
+    def staged_aggregates(self) -> list[tuple[Aggregate, bool]]:
+        """Every staged (aggregate, is_new): orders first, then payments."""
+        return [*self.orders.staged.values(), *self.payments.staged.values()]
+
     def rollback(self) -> None:
         """Discard every staged change."""
         self.orders.staged.clear()
         self.stock.staged.clear()
+        self.payments.staged.clear()
+
+    def committed(self, staged: list[tuple[Aggregate, bool]]) -> None:
+        """After a successful commit: clear the aggregates' events and what was staged."""
+        for aggregate, _ in staged:
+            aggregate.pending_events.clear()
+        self.rollback()

@@ -95,6 +95,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX movements_by_stock ON movements (sku, location, seq)",
     ),
+    # 3: payments, one JSON document each, found by order or by gateway authorization
+    (
+        """CREATE TABLE payments (
+            id TEXT PRIMARY KEY,
+            version INTEGER NOT NULL,
+            order_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            authorization_id TEXT UNIQUE,
+            created_at TEXT NOT NULL,
+            document TEXT NOT NULL
+        )""",
+        "CREATE INDEX payments_by_order ON payments (order_id, created_at, id)",
+    ),
 )
 """Ordered migrations; migration ``n`` (1-based) brings the schema to version ``n``."""
 
@@ -113,6 +126,24 @@ LIST_ORDERS = """
 SELECT version, document FROM orders
 WHERE (:state IS NULL OR state = :state) AND (:customer_id IS NULL OR customer_id = :customer_id)
 ORDER BY placed_at, id LIMIT :limit OFFSET :offset
+"""
+
+INSERT_PAYMENT = """
+INSERT INTO payments (id, version, order_id, state, authorization_id, created_at, document)
+VALUES (:id, :version, :order_id, :state, :authorization_id, :created_at, :document)
+"""
+UPDATE_PAYMENT = """
+UPDATE payments SET version = :version, state = :state, authorization_id = :authorization_id,
+                    document = :document
+WHERE id = :id AND version = :expected
+"""
+SELECT_PAYMENT = "SELECT version, document FROM payments WHERE id = :id"
+PAYMENT_EXISTS = "SELECT 1 FROM payments WHERE id = :id"
+PAYMENTS_OF_ORDER = """
+SELECT version, document FROM payments WHERE order_id = :order_id ORDER BY created_at, id
+"""
+PAYMENT_BY_AUTHORIZATION = """
+SELECT version, document FROM payments WHERE authorization_id = :authorization_id
 """
 
 INSERT_EVENT = """

@@ -28,13 +28,19 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from orderkit.adapters import sql
-from orderkit.adapters.repository import StagedOrders, StagedUnitOfWork, check_page
+from orderkit.adapters.repository import (
+    StagedOrders,
+    StagedPayments,
+    StagedUnitOfWork,
+    check_page,
+)
 from orderkit.adapters.sqlite_stock import SqliteStockRepository, apply_stock_changes
 from orderkit.domain.events import DomainEvent, aggregate_of
 from orderkit.domain.order import Order
+from orderkit.domain.payment import Payment
 from orderkit.errors import (
     ConcurrencyError,
     CorruptRecord,
@@ -42,13 +48,14 @@ from orderkit.errors import (
     InvalidSettings,
     NotAnOrderkitDatabase,
     OrderNotFound,
+    PaymentNotFound,
     SchemaTooNew,
     StorageError,
 )
 from orderkit.ports import DeadLetter, OutboxRecord
 from orderkit.serialization import dumps, dumps_event, loads, loads_event
 
-__all__ = ["SqliteOutbox", "SqliteStore", "SqliteUnitOfWork"]
+__all__ = ["SqliteOutbox", "SqlitePaymentRepository", "SqliteStore", "SqliteUnitOfWork"]
 
 SCHEMA_VERSION = len(sql.MIGRATIONS)
 
@@ -186,16 +193,20 @@ def _close_all(connections: list[sqlite3.Connection]) -> None:
         connections.pop().close()
 
 
-def _load(row: tuple[int, str] | None, what: str) -> Order | None:
+A = TypeVar("A", Order, Payment)
+
+
+def _load(row: tuple[int, str] | None, what: str, cls: type[A]) -> A | None:
     if row is None:
         return None
     version, document = row
     try:
-        order = loads(document, Order)
+        aggregate = loads(document, cls)
     except Exception as error:
-        raise CorruptRecord(f"order {what} cannot be read back: {error!r}") from None
-    order.version = version
-    return order
+        kind = cls.__name__.lower()
+        raise CorruptRecord(f"{kind} {what} cannot be read back: {error!r}") from None
+    aggregate.version = version
+    return aggregate
 
 
 class SqliteOrderRepository(StagedOrders):
@@ -210,7 +221,7 @@ class SqliteOrderRepository(StagedOrders):
 
         Raises OrderNotFound if absent, CorruptRecord if its document cannot be read back."""
         row = self._sqlite.connection().execute(sql.SELECT_ORDER, {"id": order_id}).fetchone()
-        order = _load(row, order_id)
+        order = _load(row, order_id, Order)
         if order is None:
             raise OrderNotFound(order_id)
         return order
@@ -218,7 +229,7 @@ class SqliteOrderRepository(StagedOrders):
     def find_by_idempotency_key(self, key: str) -> Order | None:
         """The committed order placed with ``key``, or None; raises CorruptRecord if unreadable."""
         row = self._sqlite.connection().execute(sql.SELECT_ORDER_BY_KEY, {"key": key}).fetchone()
-        return _load(row, f"with idempotency key {key!r}")
+        return _load(row, f"with idempotency key {key!r}", Order)
 
     def list(
         self,
@@ -236,34 +247,72 @@ class SqliteOrderRepository(StagedOrders):
             sql.LIST_ORDERS,
             {"state": state, "customer_id": customer_id, "limit": limit, "offset": offset},
         )
-        return [order for row in rows if (order := _load(row, "in a list")) is not None]
+        return [order for row in rows if (order := _load(row, "in a list", Order)) is not None]
 
 
-class SqliteUnitOfWork(StagedUnitOfWork[SqliteOrderRepository, SqliteStockRepository]):
-    """One ``BEGIN IMMEDIATE`` transaction at commit: orders, then their events."""
+class SqlitePaymentRepository(StagedPayments):
+    """Payments in SQLite; changes are staged and written by the unit of work's commit."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        super().__init__()
+        self._sqlite = store
+
+    def get(self, payment_id: str) -> Payment:
+        """Read the committed payment; raises PaymentNotFound if absent, CorruptRecord if
+        its document cannot be read back."""
+        row = self._sqlite.connection().execute(sql.SELECT_PAYMENT, {"id": payment_id}).fetchone()
+        payment = _load(row, payment_id, Payment)
+        if payment is None:
+            raise PaymentNotFound(f"no payment with id {payment_id!r}")
+        return payment
+
+    def for_order(self, order_id: str) -> Sequence[Payment]:
+        """The order's committed payments, oldest first."""
+        rows = self._sqlite.connection().execute(sql.PAYMENTS_OF_ORDER, {"order_id": order_id})
+        return [p for row in rows if (p := _load(row, f"of order {order_id}", Payment))]
+
+    def by_authorization(self, authorization_id: str) -> Payment | None:
+        """The committed payment holding ``authorization_id``, or None."""
+        row = (
+            self._sqlite.connection()
+            .execute(sql.PAYMENT_BY_AUTHORIZATION, {"authorization_id": authorization_id})
+            .fetchone()
+        )
+        return _load(row, f"with authorization {authorization_id!r}", Payment)
+
+
+class SqliteUnitOfWork(
+    StagedUnitOfWork[SqliteOrderRepository, SqliteStockRepository, SqlitePaymentRepository]
+):
+    """One ``BEGIN IMMEDIATE`` transaction at commit: stock, orders, payments, their events."""
 
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
         self.orders = SqliteOrderRepository(store)
         self.stock = SqliteStockRepository(store)
+        self.payments = SqlitePaymentRepository(store)
 
     def commit(self) -> list[DomainEvent]:
-        """Write staged orders, then their events, in one ``BEGIN IMMEDIATE`` transaction.
+        """Write staged stock changes, orders and payments, then their events, in one
+        ``BEGIN IMMEDIATE`` transaction.
 
         Returns the events ([] if nothing is staged). Raises DuplicateKey, OrderNotFound,
-        ConcurrencyError or StorageError; then the transaction and versions are rolled back."""
-        staged = list(self.orders.staged.values())
+        PaymentNotFound, ConcurrencyError or StorageError; then the transaction and
+        versions are rolled back."""
+        staged = self.staged_aggregates()
         changes = list(self.stock.staged)
         if not staged and not changes:
             return []
-        events = [event for order, _ in staged for event in order.pending_events]
-        for order, _ in staged:
-            order.version += 1
+        events = [event for aggregate, _ in staged for event in aggregate.pending_events]
+        for aggregate, _ in staged:
+            aggregate.version += 1
         try:
             with self._store.write() as conn:
                 apply_stock_changes(conn, changes)
-                for order, is_new in staged:
+                for order, is_new in self.orders.staged.values():
                     _write_order(conn, order, is_new)
+                for payment, is_new in self.payments.staged.values():
+                    _write_payment(conn, payment, is_new)
                 for event in events:
                     conn.execute(
                         sql.INSERT_EVENT,
@@ -275,13 +324,10 @@ class SqliteUnitOfWork(StagedUnitOfWork[SqliteOrderRepository, SqliteStockReposi
                         },
                     )
         except BaseException:
-            for order, _ in staged:
-                order.version -= 1
+            for aggregate, _ in staged:
+                aggregate.version -= 1
             raise
-        for order, _ in staged:
-            order.pending_events.clear()
-        self.orders.staged.clear()
-        self.stock.staged.clear()
+        self.committed(staged)
         return events
 
 
@@ -310,6 +356,32 @@ def _write_order(conn: sqlite3.Connection, order: Order, is_new: bool) -> None:
             raise OrderNotFound(order.id)
         raise ConcurrencyError(
             f"order {order.id} was changed by someone else since version {order.version - 1}"
+        )
+
+
+def _write_payment(conn: sqlite3.Connection, payment: Payment, is_new: bool) -> None:
+    params: dict[str, Any] = {
+        "id": payment.id,
+        "version": payment.version,
+        "state": payment.state,
+        "authorization_id": payment.authorization_id,
+        "document": dumps(payment),
+    }
+    try:
+        if is_new:
+            params.update(order_id=payment.order_id, created_at=payment.created_at.isoformat())
+            conn.execute(sql.INSERT_PAYMENT, params)
+            return
+        params["expected"] = payment.version - 1
+        updated = conn.execute(sql.UPDATE_PAYMENT, params).rowcount
+    except sqlite3.IntegrityError as error:
+        what = "authorization" if "authorization_id" in str(error) else "id"
+        raise DuplicateKey(f"a payment with this {what} already exists ({payment.id})") from None
+    if updated != 1:
+        if conn.execute(sql.PAYMENT_EXISTS, {"id": payment.id}).fetchone() is None:
+            raise PaymentNotFound(f"no payment with id {payment.id!r}")
+        raise ConcurrencyError(
+            f"payment {payment.id} was changed by someone else since version {payment.version - 1}"
         )
 
 

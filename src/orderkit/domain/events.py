@@ -25,6 +25,12 @@ __all__ = [
     "OrderPlaced",
     "OrderShipped",
     "OrderTransitioned",
+    "PaymentAuthorized",
+    "PaymentCaptured",
+    "PaymentEvent",
+    "PaymentFailed",
+    "PaymentRefunded",
+    "PaymentVoided",
 ]
 
 
@@ -111,3 +117,51 @@ class OrderTransitioned(OrderEvent):
     trigger: str
     source: str
     dest: str
+
+
+@frozen
+class PaymentEvent(OrderEvent):
+    """An event about one payment of an order (kept in order with the order's events)."""
+
+    payment_id: str
+
+
+@frozen
+class PaymentAuthorized(PaymentEvent):
+    """The gateway authorized ``amount``: it is held on the customer's payment method."""
+
+    amount: Money
+    authorization_id: str
+
+
+@frozen
+class PaymentFailed(PaymentEvent):
+    """The authorization was declined; nothing is held."""
+
+    reason: str
+
+
+@frozen
+class PaymentCaptured(PaymentEvent):
+    """``amount`` of the authorization was captured (charged)."""
+
+    capture_id: str
+    amount: Money
+    reference: str
+
+
+@frozen
+class PaymentVoided(PaymentEvent):
+    """The uncaptured rest of the authorization, ``amount``, was released."""
+
+    amount: Money
+
+
+@frozen
+class PaymentRefunded(PaymentEvent):
+    """``amount`` of a capture was paid back to the customer."""
+
+    refund_id: str
+    capture_id: str
+    amount: Money
+    reference: str

@@ -1,0 +1,599 @@
+"""The Payment aggregate: one authorization on the customer's payment method, its
+captures, refunds and void, and the gateway's results and callbacks it records.
+
+Money rules (checked by every method, which leaves the payment untouched on failure):
+
+* captured <= authorized; refunded <= captured, per capture and in total;
+* the authorization is resolved (fully captured, or its rest voided) at most once,
+  and nothing is captured or voided after that;
+* every gateway operation (capture, refund, void) is recorded once, by its gateway
+  id, however many times it is reported: by our own call, its retry, or callbacks.
+
+A payment never holds a card number: it holds the gateway's token and ids. The
+gateway is called by the service layer (:mod:`orderkit.service.payments`); the
+payment only records results, so the domain stays free of I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from enum import Enum
+
+from attrs import define, field, frozen, setters
+
+from orderkit.domain.events import (
+    DomainEvent,
+    PaymentAuthorized,
+    PaymentCaptured,
+    PaymentFailed,
+    PaymentRefunded,
+    PaymentVoided,
+)
+from orderkit.domain.lifecycle import Lifecycle, LifecycleDefinition, TransitionSpec
+from orderkit.domain.order import Order
+from orderkit.domain.values import MAX_ID_LENGTH, check_payment_token, check_text, text
+from orderkit.errors import (
+    CurrencyMismatch,
+    InvalidField,
+    InvalidPaymentOperation,
+    InvalidTransition,
+)
+from orderkit.money import Money
+
+__all__ = [
+    "PAYMENT_LIFECYCLE",
+    "CaptureRecord",
+    "GatewayAuthorization",
+    "GatewayCapture",
+    "GatewayEventKind",
+    "GatewayRefund",
+    "GatewayVoid",
+    "Payment",
+    "PaymentGatewayEvent",
+    "PaymentState",
+    "PaymentStatus",
+    "RefundRecord",
+    "VoidRecord",
+    "lines_share",
+]
+
+
+class PaymentState(str, Enum):
+    """The states of a payment's lifecycle. ``Payment.state`` holds the plain value."""
+
+    PENDING = "pending"
+    AUTHORIZED = "authorized"
+    PARTIALLY_CAPTURED = "partially_captured"
+    CAPTURED = "captured"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    VOIDED = "voided"
+    FAILED = "failed"
+
+
+class PaymentStatus(str, Enum):
+    """What an order shows about its payment, derived from the amounts (never stored)."""
+
+    UNPAID = "unpaid"
+    AUTHORIZED = "authorized"
+    PARTIALLY_PAID = "partially_paid"
+    PAID = "paid"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+
+
+_P = PaymentState
+_OPEN = [_P.AUTHORIZED.value, _P.PARTIALLY_CAPTURED.value]
+_SETTLED = [_P.CAPTURED.value, _P.PARTIALLY_REFUNDED.value]
+PAYMENT_LIFECYCLE = LifecycleDefinition(
+    aggregate="payment",
+    states=[state.value for state in PaymentState],
+    initial=_P.PENDING.value,
+    final=[_P.REFUNDED.value, _P.VOIDED.value, _P.FAILED.value],
+    transitions=[
+        TransitionSpec("authorize", [_P.PENDING.value], _P.AUTHORIZED.value),
+        TransitionSpec("fail", [_P.PENDING.value], _P.FAILED.value),
+        TransitionSpec("capture_part", _OPEN, _P.PARTIALLY_CAPTURED.value),
+        TransitionSpec("capture_rest", _OPEN, _P.CAPTURED.value),
+        TransitionSpec("void", [_P.AUTHORIZED.value], _P.VOIDED.value),
+        # voiding what is left after partial captures resolves the authorization
+        TransitionSpec("void_rest", [_P.PARTIALLY_CAPTURED.value], _P.CAPTURED.value),
+        # a shipped part may come back before the rest ships: refund it, stay open
+        TransitionSpec(
+            "refund_open", [_P.PARTIALLY_CAPTURED.value], _P.PARTIALLY_CAPTURED.value
+        ),
+        TransitionSpec("refund_part", _SETTLED, _P.PARTIALLY_REFUNDED.value),
+        TransitionSpec("refund_rest", _SETTLED, _P.REFUNDED.value),
+    ],
+)
+"""The payment graph: pending → authorized → partially captured → captured →
+partially refunded → refunded, with voided and failed."""
+
+_LIFECYCLE = PAYMENT_LIFECYCLE.build()
+_UNRESOLVED = frozenset({_P.PENDING.value, *_OPEN})
+
+
+# -- what the gateway returns -------------------------------------------------------------
+
+
+@frozen
+class GatewayAuthorization:
+    """An approved authorization: ``amount`` is held on the payment method."""
+
+    id: str = field(validator=text(MAX_ID_LENGTH))
+    amount: Money
+
+
+@frozen
+class GatewayCapture:
+    """A capture of ``amount`` from authorization ``authorization_id``."""
+
+    id: str = field(validator=text(MAX_ID_LENGTH))
+    authorization_id: str
+    amount: Money
+
+
+@frozen
+class GatewayVoid:
+    """The release of what was left of authorization ``authorization_id``."""
+
+    id: str = field(validator=text(MAX_ID_LENGTH))
+    authorization_id: str
+
+
+@frozen
+class GatewayRefund:
+    """A refund of ``amount`` from capture ``capture_id``."""
+
+    id: str = field(validator=text(MAX_ID_LENGTH))
+    capture_id: str
+    amount: Money
+
+
+class GatewayEventKind(str, Enum):
+    """What a gateway callback reports."""
+
+    AUTHORIZED = "authorized"
+    AUTHORIZATION_FAILED = "authorization_failed"
+    CAPTURED = "captured"
+    VOIDED = "voided"
+    REFUNDED = "refunded"
+
+
+@frozen
+class PaymentGatewayEvent:
+    """A gateway callback (webhook): ``id`` is stable across its redeliveries.
+
+    ``operation_id`` is the gateway's id of the capture, refund or void (for
+    ``authorized`` and ``authorization_failed``, the authorization's id);
+    ``capture_id`` names the refunded capture; ``amount`` is the money moved.
+    """
+
+    id: str = field(validator=text(MAX_ID_LENGTH))
+    kind: GatewayEventKind = field(converter=GatewayEventKind)
+    authorization_id: str = field(validator=text(MAX_ID_LENGTH))
+    occurred_at: datetime
+    operation_id: str | None = None
+    amount: Money | None = None
+    capture_id: str | None = None
+    reason: str | None = None
+
+
+# -- what the payment keeps -----------------------------------------------------------------
+
+
+@frozen
+class CaptureRecord:
+    """A recorded capture; ``units`` (line id, units) when it paid for shipped units,
+    ``includes_shipping`` when it also paid the order's shipping charge."""
+
+    id: str
+    amount: Money
+    reference: str
+    at: datetime
+    units: tuple[tuple[str, int], ...] = ()
+    includes_shipping: bool = False
+
+
+@frozen
+class RefundRecord:
+    """A recorded refund of ``amount`` from capture ``capture_id``."""
+
+    id: str
+    capture_id: str
+    amount: Money
+    reference: str
+    at: datetime
+
+
+@frozen
+class VoidRecord:
+    """The recorded release of the authorization's uncaptured ``amount``."""
+
+    id: str
+    amount: Money
+    at: datetime
+
+
+def _tuple(value: Iterable[object]) -> tuple[object, ...]:
+    return tuple(value)
+
+
+@define(eq=False, on_setattr=setters.NO_OP)
+class Payment:
+    """The payment of an order. Create it with :meth:`start`; identity is the ``id``."""
+
+    id: str = field(validator=text(MAX_ID_LENGTH))
+    order_id: str
+    amount: Money
+    token: str = field(repr=False)
+    created_at: datetime
+    state: str = PaymentState.PENDING.value
+    authorization_id: str | None = None
+    captures: tuple[CaptureRecord, ...] = field(default=(), converter=_tuple)
+    refunds: tuple[RefundRecord, ...] = field(default=(), converter=_tuple)
+    void_record: VoidRecord | None = None
+    failure_reason: str | None = None
+    seen_events: tuple[str, ...] = field(default=(), converter=_tuple, repr=False)
+    parked_events: tuple[PaymentGatewayEvent, ...] = field(
+        default=(), converter=_tuple, repr=False
+    )
+    version: int = 0
+    pending_events: list[DomainEvent] = field(factory=list, repr=False)
+
+    @classmethod
+    def start(
+        cls, *, payment_id: str, order_id: str, amount: Money, token: str, at: datetime
+    ) -> Payment:
+        """A pending payment of ``amount`` with a gateway ``token`` (never a card number).
+
+        Raises :class:`InvalidField` for an amount that is not positive Money and
+        :class:`~orderkit.errors.CardNumberRejected` for a token that is a card number.
+        """
+        if not isinstance(amount, Money) or amount.is_negative() or amount.is_zero():
+            raise InvalidField("must be positive Money", field="amount", value=amount)
+        check_payment_token(token)
+        return cls(id=payment_id, order_id=order_id, amount=amount, token=token, created_at=at)
+
+    # -- derived amounts ----------------------------------------------------------------------
+
+    @property
+    def currency(self) -> str:
+        """The payment's currency."""
+        return self.amount.currency
+
+    @property
+    def authorized(self) -> Money:
+        """The amount held by the authorization (zero before or without one)."""
+        held = self.state not in (_P.PENDING.value, _P.FAILED.value)
+        return self.amount if held else Money.zero(self.currency)
+
+    @property
+    def captured(self) -> Money:
+        """The sum of all captures."""
+        return Money.sum((c.amount for c in self.captures), self.currency)
+
+    @property
+    def refunded(self) -> Money:
+        """The sum of all refunds."""
+        return Money.sum((r.amount for r in self.refunds), self.currency)
+
+    @property
+    def voided(self) -> Money:
+        """The uncaptured amount released by the void (zero if none)."""
+        return self.void_record.amount if self.void_record else Money.zero(self.currency)
+
+    @property
+    def is_resolved(self) -> bool:
+        """True once the authorization is fully captured, voided or failed."""
+        return self.state not in _UNRESOLVED
+
+    @property
+    def capturable(self) -> Money:
+        """What can still be captured: the authorization's uncaptured rest, while open."""
+        if self.state not in _OPEN:
+            return Money.zero(self.currency)
+        return self.amount - self.captured
+
+    @property
+    def refundable(self) -> Money:
+        """What can still be refunded: captured minus refunded."""
+        return self.captured - self.refunded
+
+    def refundable_of(self, capture_id: str) -> Money:
+        """What can still be refunded from capture ``capture_id``."""
+        capture = self._capture(capture_id)
+        if capture is None:
+            raise InvalidPaymentOperation(
+                f"payment {self.id} has no capture {capture_id!r} to refund"
+            )
+        refunded = Money.sum(
+            (r.amount for r in self.refunds if r.capture_id == capture_id), self.currency
+        )
+        return capture.amount - refunded
+
+    @property
+    def status(self) -> PaymentStatus:
+        """The payment status an order shows: unpaid, authorized, partially paid, paid,
+        partially refunded or refunded."""
+        captured = self.captured
+        if captured.is_zero():
+            if self.state in _OPEN:
+                return PaymentStatus.AUTHORIZED
+            return PaymentStatus.UNPAID
+        refunded = self.refunded
+        if refunded == captured:
+            return PaymentStatus.REFUNDED
+        if not refunded.is_zero():
+            return PaymentStatus.PARTIALLY_REFUNDED
+        return PaymentStatus.PAID if self.is_resolved else PaymentStatus.PARTIALLY_PAID
+
+    def captured_units(self) -> dict[str, int]:
+        """Units per line whose share has been captured (by line-share captures)."""
+        units: dict[str, int] = {}
+        for capture in self.captures:
+            for line_id, count in capture.units:
+                units[line_id] = units.get(line_id, 0) + count
+        return units
+
+    @property
+    def shipping_captured(self) -> bool:
+        """True once a line-share capture included the shipping charge."""
+        return any(c.includes_shipping for c in self.captures)
+
+    # -- changes ----------------------------------------------------------------------------
+
+    def authorize(self, authorization: GatewayAuthorization, at: datetime) -> None:
+        """Record the gateway's approval of the whole amount."""
+        self._same_money(authorization.amount, "authorization")
+        if authorization.amount != self.amount:
+            raise InvalidPaymentOperation(
+                f"payment {self.id} asked for {self.amount} but the gateway authorized "
+                f"{authorization.amount}"
+            )
+        _LIFECYCLE.fire(self, "authorize")
+        self.authorization_id = authorization.id
+        self.pending_events.append(
+            PaymentAuthorized(at, self.order_id, self.id, self.amount, authorization.id)
+        )
+
+    def fail(self, reason: str, at: datetime) -> None:
+        """Record that the authorization was declined for ``reason``."""
+        check_text(reason, field="reason", limit=MAX_ID_LENGTH)
+        _LIFECYCLE.fire(self, "fail")
+        self.failure_reason = reason
+        self.pending_events.append(PaymentFailed(at, self.order_id, self.id, reason))
+
+    def record_capture(
+        self,
+        capture: GatewayCapture,
+        at: datetime,
+        *,
+        reference: str,
+        units: Mapping[str, int] | None = None,
+        includes_shipping: bool = False,
+    ) -> bool:
+        """Record a capture; False (and no change) when it is already recorded.
+
+        Raises :class:`InvalidPaymentOperation` when it is for another
+        authorization or would capture more than is capturable, and
+        :class:`~orderkit.errors.InvalidTransition` once the authorization is resolved.
+        """
+        if self._capture(capture.id) is not None:
+            return False
+        self._same_money(capture.amount, "capture")
+        self._own_authorization(capture.authorization_id)
+        if not capture.amount.minor_units > 0:
+            raise InvalidPaymentOperation(f"a capture must be positive, not {capture.amount}")
+        rest = self.capturable
+        trigger = "capture_rest" if capture.amount == rest else "capture_part"
+        if self.state in _OPEN and capture.amount > rest:
+            raise InvalidPaymentOperation(
+                f"payment {self.id}: cannot capture {capture.amount}, only {rest} is capturable"
+            )
+        _LIFECYCLE.fire(self, trigger)
+        record = CaptureRecord(
+            capture.id,
+            capture.amount,
+            reference,
+            at,
+            tuple(sorted((units or {}).items())),
+            includes_shipping,
+        )
+        self.captures = (*self.captures, record)
+        self.pending_events.append(
+            PaymentCaptured(at, self.order_id, self.id, capture.id, capture.amount, reference)
+        )
+        return True
+
+    def record_void(self, void: GatewayVoid, at: datetime) -> bool:
+        """Record the release of the uncaptured rest; False when already recorded.
+
+        With nothing captured the payment is voided; after partial captures the
+        authorization is resolved and the payment counts as captured.
+        """
+        if self.void_record is not None and self.void_record.id == void.id:
+            return False
+        self._own_authorization(void.authorization_id)
+        trigger = "void_rest" if self.state == _P.PARTIALLY_CAPTURED.value else "void"
+        rest = self.capturable
+        _LIFECYCLE.fire(self, trigger)
+        self.void_record = VoidRecord(void.id, rest, at)
+        self.pending_events.append(PaymentVoided(at, self.order_id, self.id, rest))
+        return True
+
+    def record_refund(self, refund: GatewayRefund, at: datetime, *, reference: str) -> bool:
+        """Record a refund from one capture; False when already recorded.
+
+        Raises :class:`InvalidPaymentOperation` for an unknown capture or more
+        than that capture has left, and :class:`~orderkit.errors.InvalidTransition`
+        before anything was captured.
+        """
+        if any(r.id == refund.id for r in self.refunds):
+            return False
+        self._same_money(refund.amount, "refund")
+        if not refund.amount.minor_units > 0:
+            raise InvalidPaymentOperation(f"a refund must be positive, not {refund.amount}")
+        left = self.refundable_of(refund.capture_id)
+        if refund.amount > left:
+            raise InvalidPaymentOperation(
+                f"payment {self.id}: cannot refund {refund.amount} of capture "
+                f"{refund.capture_id}, only {left} is left"
+            )
+        if self.state == _P.PARTIALLY_CAPTURED.value:
+            trigger = "refund_open"
+        else:
+            trigger = "refund_rest" if refund.amount == self.refundable else "refund_part"
+        _LIFECYCLE.fire(self, trigger)
+        self.refunds = (
+            *self.refunds,
+            RefundRecord(refund.id, refund.capture_id, refund.amount, reference, at),
+        )
+        self.pending_events.append(
+            PaymentRefunded(
+                at, self.order_id, self.id, refund.id, refund.capture_id, refund.amount, reference
+            )
+        )
+        return True
+
+    def apply_gateway_event(self, event: PaymentGatewayEvent, at: datetime) -> str:
+        """Apply a gateway callback at most once; returns what happened:
+
+        * ``"duplicate"``: this event id was seen before; nothing changes;
+        * ``"known"``: the operation it reports is already recorded (our own call
+          got there first, or an event arrived late); only the id is remembered;
+        * ``"parked"``: it cannot apply yet (a refund before its capture, a capture
+          before the authorization); it is kept and applied when it can;
+        * ``"applied"``: it was recorded (and any parked events it unblocked too).
+        """
+        if event.id in self.seen_events:
+            return "duplicate"
+        if event.authorization_id != self.authorization_id and self.authorization_id is not None:
+            raise InvalidPaymentOperation(
+                f"event {event.id} is for authorization {event.authorization_id}, "
+                f"not payment {self.id}'s"
+            )
+        outcome = self._try_event(event, at)
+        self.seen_events = (*self.seen_events, event.id)
+        if outcome is None:
+            self.parked_events = (*self.parked_events, event)
+            return "parked"
+        if outcome == "applied":
+            self._drain_parked(at)
+        return outcome
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _try_event(self, event: PaymentGatewayEvent, at: datetime) -> str | None:
+        """Apply one event; "applied", "known", or None when it cannot apply (yet)."""
+        kind, state = event.kind, self.state
+        reference = f"gateway:{event.id}"
+        try:
+            if kind is GatewayEventKind.AUTHORIZED:
+                if state != _P.PENDING.value:
+                    return "known"
+                self.authorize(GatewayAuthorization(event.authorization_id, _money(event)), at)
+            elif kind is GatewayEventKind.AUTHORIZATION_FAILED:
+                if state != _P.PENDING.value:
+                    return "known"
+                self.fail(event.reason or "declined", at)
+            elif kind is GatewayEventKind.CAPTURED:
+                if state == _P.PENDING.value:
+                    return None
+                capture = GatewayCapture(_operation(event), event.authorization_id, _money(event))
+                if not self.record_capture(capture, at, reference=reference):
+                    return "known"
+            elif kind is GatewayEventKind.VOIDED:
+                void = GatewayVoid(_operation(event), event.authorization_id)
+                if state == _P.PENDING.value:
+                    return None
+                if self.void_record is not None or self.is_resolved:
+                    return "known"
+                self.record_void(void, at)
+            else:
+                if event.capture_id is None or self._capture(event.capture_id) is None:
+                    return None
+                refund = GatewayRefund(_operation(event), event.capture_id, _money(event))
+                if not self.record_refund(refund, at, reference=reference):
+                    return "known"
+        except (InvalidPaymentOperation, InvalidField, CurrencyMismatch, InvalidTransition):
+            # it contradicts what is recorded (a capture after our void, say): keep it
+            # parked where an operator can see it rather than bend the money rules
+            return None
+        return "applied"
+
+    def _drain_parked(self, at: datetime) -> None:
+        progress = True
+        while progress and self.parked_events:
+            progress = False
+            for parked in self.parked_events:
+                if self._try_event(parked, at) is not None:
+                    self.parked_events = tuple(p for p in self.parked_events if p is not parked)
+                    progress = True
+                    break
+
+    def _capture(self, capture_id: str) -> CaptureRecord | None:
+        return next((c for c in self.captures if c.id == capture_id), None)
+
+    def _own_authorization(self, authorization_id: str) -> None:
+        if authorization_id != self.authorization_id:
+            raise InvalidPaymentOperation(
+                f"payment {self.id} has authorization {self.authorization_id}, "
+                f"not {authorization_id}"
+            )
+
+    def _same_money(self, amount: Money, what: str) -> None:
+        if not isinstance(amount, Money) or amount.currency != self.currency:
+            raise CurrencyMismatch(
+                f"the {what} must be Money in {self.currency}", field="amount", value=amount
+            )
+
+
+def _money(event: PaymentGatewayEvent) -> Money:
+    if event.amount is None:
+        raise InvalidField("this kind of event needs an amount", field="amount", value=None)
+    return event.amount
+
+
+def _operation(event: PaymentGatewayEvent) -> str:
+    if not event.operation_id:
+        raise InvalidField(
+            "this kind of event needs the gateway's operation id", field="operation_id", value=None
+        )
+    return event.operation_id
+
+
+def lines_share(
+    order: Order,
+    units: Mapping[str, int],
+    *,
+    already: Mapping[str, int],
+    include_shipping: bool,
+) -> Money:
+    """The part of ``order``'s total that ``units`` (line id → units) account for.
+
+    Each line's total (price × quantity − discount + tax) is split over its units by
+    largest remainder; ``already`` says how many units of each line were charged
+    before, so the units taken now get the next parts. The shares of all units,
+    plus shipping once, add up to the order total exactly. Raises
+    :class:`InvalidField` for an unknown line or more units than the line has left.
+    """
+    total = Money.zero(order.currency)
+    for line_id, count in units.items():
+        line = order.line(line_id)
+        start = already.get(line_id, 0)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise InvalidField("must be a whole number >= 0", field=f"units[{line_id}]", value=count)
+        if start + count > line.quantity:
+            raise InvalidField(
+                f"line {line_id} has {line.quantity - start} unit(s) left to charge",
+                field=f"units[{line_id}]",
+                value=count,
+            )
+        if count:
+            parts = line.total.allocate([1] * line.quantity)
+            total = total + Money.sum(parts[start : start + count], order.currency)
+    if include_shipping:
+        total = total + order.shipping_charge
+    return total

@@ -204,12 +204,12 @@ class ConcurrencyError(OrderkitError):
 class IdempotencyConflict(OrderkitError):
     """An idempotency key was reused for a different request."""
 
-    def __init__(self, key: str, existing_id: str) -> None:
+    def __init__(self, key: str, existing_id: str, *, what: str = "order") -> None:
         self.key = key
         self.existing_id = existing_id
         super().__init__(
             f"idempotency key {key!r} was already used for a different request "
-            f"(order {existing_id}); use a new key for a new order"
+            f"({what} {existing_id}); use a new key for a new {what}"
         )
 
 

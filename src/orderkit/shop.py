@@ -10,13 +10,20 @@ from urllib.parse import parse_qs, urlsplit
 
 from orderkit.adapters.memory import MemoryNotifier, MemoryStore
 from orderkit.adapters.system import RandomIds, SystemClock
-from orderkit.domain.events import DomainEvent, OrderAcknowledged
+from orderkit.domain.events import (
+    DomainEvent,
+    OrderAcknowledged,
+    OrderCancelled,
+    OrderShipped,
+    PaymentAuthorized,
+)
 from orderkit.errors import UnsupportedStore
-from orderkit.ports import Clock, IdSource, Notifier, Store
+from orderkit.ports import Clock, IdSource, Notifier, PaymentGateway, Store
 from orderkit.service.dispatch import Dispatcher
 from orderkit.service.inventory import InventoryService
 from orderkit.service.notifications import ConfirmationSender
 from orderkit.service.orders import OrderService
+from orderkit.service.payments import PaymentService
 from orderkit.service.settings import ShopSettings
 
 __all__ = ["DEFAULT_STORE", "STORE_ENV", "Shop", "open_store"]
@@ -77,6 +84,7 @@ class Shop:
         notifier: Notifier | None = None,
         clock: Clock | None = None,
         ids: IdSource | None = None,
+        gateway: PaymentGateway | None = None,
     ) -> None:
         self.store = store
         self.settings = settings or ShopSettings()
@@ -89,8 +97,21 @@ class Shop:
             max_attempts=self.settings.handler_attempts,
             retry_delay=self.settings.retry_delay,
         )
+        self.payments = PaymentService(
+            store,
+            gateway=gateway,
+            clock=self.clock,
+            ids=self.ids,
+            settings=self.settings,
+            dispatcher=self.events,
+        )
         self.orders = OrderService(
-            store, clock=self.clock, ids=self.ids, settings=self.settings, dispatcher=self.events
+            store,
+            clock=self.clock,
+            ids=self.ids,
+            settings=self.settings,
+            dispatcher=self.events,
+            payments=self.payments,
         )
         self.inventory = InventoryService(store, clock=self.clock)
         self.events.subscribe(
@@ -98,6 +119,18 @@ class Shop:
             ConfirmationSender(store, self.notifier, self.settings.shop_name),
             name="orderkit.order_confirmation",
         )
+        if gateway is not None:
+            self.events.subscribe(
+                PaymentAuthorized,
+                self.payments.capture_on_placement,
+                name="orderkit.capture_on_placement",
+            )
+            self.events.subscribe(
+                OrderShipped, self.payments.capture_on_shipment, name="orderkit.capture_on_shipment"
+            )
+            self.events.subscribe(
+                OrderCancelled, self.payments.settle_cancelled, name="orderkit.settle_cancelled"
+            )
 
     @classmethod
     def open(
@@ -108,16 +141,20 @@ class Shop:
         notifier: Notifier | None = None,
         clock: Clock | None = None,
         ids: IdSource | None = None,
+        gateway: PaymentGateway | None = None,
     ) -> Shop:
         """Open a shop on the store at ``url``: by default ``$ORDERKIT_STORE``, else
         :data:`DEFAULT_STORE` (a SQLite file in the working directory).
 
         Without a notifier, notifications are kept in a :class:`MemoryNotifier`
         (``shop.notifier.sent``). Without a clock or id source, the system clock
-        and random ids are used.
+        and random ids are used. Without a payment ``gateway`` the shop takes no
+        payments: orders are placed unpaid (invoice, cash on delivery).
         """
         store = open_store(url or os.environ.get(STORE_ENV) or DEFAULT_STORE)
-        return cls(store, settings=settings, notifier=notifier, clock=clock, ids=ids)
+        return cls(
+            store, settings=settings, notifier=notifier, clock=clock, ids=ids, gateway=gateway
+        )
 
     def subscribe(
         self, event_type: type[E], handler: Callable[[E], None], *, name: str | None = None

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
 from orderkit.domain.order import Order
+from orderkit.domain.payment import GatewayAuthorization
 from orderkit.domain.stock_changes import Release
 from orderkit.errors import (
     ConcurrencyError,
@@ -20,11 +20,11 @@ from orderkit.ports import Clock, IdSource, UnitOfWork, UnitOfWorkFactory
 from orderkit.service.commands import PlaceOrder
 from orderkit.service.dispatch import Dispatcher
 from orderkit.service.inventory import reserve_for_order
+from orderkit.service.payments import PaymentService
 from orderkit.service.settings import ShopSettings
+from orderkit.service.transaction import Retry, dispatch_after_commit, run_command
 
 __all__ = ["OrderService"]
-
-log = logging.getLogger("orderkit.orders")
 
 Change = Callable[[Order, datetime, UnitOfWork], None]
 
@@ -45,8 +45,10 @@ class OrderService:
         ids: IdSource,
         settings: ShopSettings,
         dispatcher: Dispatcher,
+        payments: PaymentService | None = None,
     ) -> None:
         self._uow = uow
+        self._payments = payments
         self._clock = clock
         self._ids = ids
         self._settings = settings
@@ -55,6 +57,14 @@ class OrderService:
 
     def place(self, command: PlaceOrder) -> Order:
         """Place an order; with an idempotency key, at most once.
+
+        With a payment gateway, the order total is authorized before the order
+        is stored: a declined payment raises
+        :class:`~orderkit.errors.PaymentDeclined` and nothing is stored or
+        reserved; an unreachable gateway raises
+        :class:`~orderkit.errors.GatewayUnavailable` (retry with the same key:
+        it gets the same single authorization). If placement fails after the
+        authorization (the stock went meanwhile), the authorization is voided.
 
         Raises :class:`CurrencyMismatch` when the order is not in the shop's
         currency and :class:`IdempotencyConflict` when the key was used for a
@@ -71,6 +81,8 @@ class OrderService:
             )
         key = command.idempotency_key
         fingerprint = command.fingerprint() if key is not None else None
+        order_id = self._ids.new_id("order")
+        authorization: GatewayAuthorization | None = None
 
         def work(uow: UnitOfWork, now: datetime) -> Order:
             if key is not None:
@@ -80,7 +92,7 @@ class OrderService:
                         raise IdempotencyConflict(key, existing.id)
                     return existing
             order = Order.place(
-                order_id=self._ids.new_id("order"),
+                order_id=order_id,
                 customer=command.customer,
                 shipping_address=command.shipping_address,
                 channel=command.channel,
@@ -96,12 +108,42 @@ class OrderService:
                 reserve_for_order(
                     uow.stock, order, self._settings.sourcing, now, self._settings.reservation_ttl
                 )
+            if authorization is not None and self._payments is not None:
+                uow.payments.add(self._payments.new_payment(order, authorization, now))
             uow.orders.add(order)
             return order
 
         # A concurrent request may claim the key first (the next round returns its order),
         # or take the stock this round sourced (the next round sources again from fresh levels).
-        return self._run(work, retry_on=(DuplicateKey, OutOfStock))
+        retry_on = (DuplicateKey, OutOfStock)
+        if self._payments is None or self._payments.gateway is None:
+            return self._run(work, retry_on=retry_on)
+
+        # Check everything but the payment first (a stored result for the key, the input,
+        # the stock) without committing, so the card is not touched for an order that
+        # cannot be placed. The commit re-checks it all.
+        with self._uow() as uow:
+            checked = work(uow, self._clock.now().astimezone(timezone.utc))
+        if checked.id != order_id:
+            return checked  # the stored result of an earlier request with this key
+        if checked.totals.total.is_zero():
+            return self._run(work, retry_on=retry_on)  # nothing to pay
+        # The gateway key depends only on the request's own key (or the new order's id), so
+        # a retry of this request, or a concurrent twin, gets the same single authorization.
+        gateway_key = f"place:{key}" if key is not None else f"place:{order_id}"
+        authorization = self._payments.authorize(
+            checked.totals.total, command.payment_token, key=gateway_key
+        )
+        try:
+            order = self._run(work, retry_on=retry_on)
+        except Exception:
+            self._payments.void_unused(authorization, gateway_key)
+            raise
+        if order.id != order_id and not any(
+            p.authorization_id == authorization.id for p in self._payments.for_order(order.id)
+        ):
+            self._payments.void_unused(authorization, gateway_key)
+        return order
 
     def acknowledge(self, order_id: str) -> Order:
         """Confirm the order to the customer with a promised delivery date.
@@ -169,32 +211,20 @@ class OrderService:
 
         return self._run(work, retry_on=ConcurrencyError)
 
-    def _dispatch_after_commit(self) -> None:
-        """Deliver events inline. The command has committed: a failure here must not
-        make the caller believe it did not (a retry without a key would repeat it)."""
-        try:
-            self._dispatcher.run_pending()
-        except Exception:
-            log.exception("inline dispatch failed; the events stay in the outbox")
-
     def _run(
         self,
         work: Callable[[UnitOfWork, datetime], Order],
         *,
-        retry_on: type[Exception] | tuple[type[Exception], ...] | None,
+        retry_on: Retry,
     ) -> Order:
-        """Run ``work`` in a unit of work and commit; re-run it from scratch on ``retry_on``."""
-        for attempt in range(self._settings.concurrency_retries + 1):
-            with self._uow() as uow:
-                order = work(uow, self._clock.now().astimezone(timezone.utc))
-                try:
-                    events = uow.commit()
-                except Exception as error:
-                    last = attempt == self._settings.concurrency_retries
-                    if retry_on is None or not isinstance(error, retry_on) or last:
-                        raise
-                    continue
-            if events and self._settings.dispatch == "inline":
-                self._dispatch_after_commit()
-            return order
-        raise AssertionError("unreachable")  # pragma: no cover
+        """Run ``work`` as one command (see :func:`run_command`), then dispatch inline."""
+        order, events = run_command(
+            self._uow,
+            self._clock,
+            work,
+            retries=self._settings.concurrency_retries,
+            retry_on=retry_on,
+        )
+        if events and self._settings.dispatch == "inline":
+            dispatch_after_commit(self._dispatcher)
+        return order

@@ -15,7 +15,10 @@ from orderkit.domain.values import MAX_TEXT_LENGTH, check_text
 from orderkit.errors import InvalidSettings
 from orderkit.money import minor_unit
 
-__all__ = ["ShopSettings"]
+__all__ = ["CAPTURE_POLICIES", "ShopSettings"]
+
+CAPTURE_POLICIES = ("on_placement", "on_shipment", "manual")
+"""When a shop captures the money it authorized at placement."""
 
 
 def _currency(_instance: object, attribute: Attribute[Any], value: str) -> None:
@@ -57,6 +60,13 @@ def _ttl(_instance: object, attribute: Attribute[Any], value: object) -> None:
         )
 
 
+def _capture(_instance: object, attribute: Attribute[Any], value: object) -> None:
+    if value not in CAPTURE_POLICIES:
+        raise InvalidSettings(
+            f"must be one of {', '.join(CAPTURE_POLICIES)}", field=attribute.name, value=value
+        )
+
+
 def _lifecycle(_instance: object, attribute: Attribute[Any], value: LifecycleDefinition) -> None:
     value.build()  # validate now, not at the first order
 
@@ -84,6 +94,13 @@ class ShopSettings:
     * ``reservation_ttl``: how long a placement's reservation holds before it
       expires (None: until released or allocated).
     * ``sourcing``: which locations serve an order (default :class:`PriorityThenSplit`).
+    * ``capture``: when authorized money is captured (with a payment gateway):
+      ``"on_placement"`` right after placement; ``"on_shipment"`` (the default)
+      each shipment's share as it ships, and the rest when the order ships;
+      ``"manual"`` only when ``shop.payments.capture`` is called.
+    * ``gateway_attempts``: calls per gateway operation when it is unavailable
+      (each retry reuses the idempotency key, so nothing happens twice).
+    * ``gateway_retry_delay``: the wait before the first retry; it doubles each time.
     """
 
     currency: str = field(default="EUR", validator=_currency)
@@ -97,3 +114,8 @@ class ShopSettings:
     track_stock: bool = True
     reservation_ttl: timedelta | None = field(default=timedelta(hours=24), validator=_ttl)
     sourcing: SourcingStrategy = field(factory=PriorityThenSplit)
+    capture: Literal["on_placement", "on_shipment", "manual"] = field(
+        default="on_shipment", validator=_capture
+    )
+    gateway_attempts: int = field(default=3, validator=_attempts)
+    gateway_retry_delay: timedelta = field(default=timedelta(milliseconds=200), validator=_delay)

@@ -1,0 +1,418 @@
+"""The payment service: authorize at placement, capture, void, refund, and gateway callbacks.
+
+Reach it as ``shop.payments``. Money moves in two steps, never inside a database
+transaction: the gateway is called with an idempotency key derived from what the
+movement is *for* (the placement, a shipment's reference, a refund's reference),
+then the result is recorded on the payment in one unit of work. A retry of the
+same movement, after a timeout or a crash, reuses the key, so the gateway moves
+the money once and returns the first result; recording is idempotent by the
+gateway's operation id, so our call, its retry and the gateway's callbacks agree
+on one record.
+
+Policies run as outbox handlers (so a crash between steps only delays them):
+capture at placement (on :class:`PaymentAuthorized`), capture the rest when the
+order ships (on :class:`OrderShipped`), and void the rest and refund what was
+captured when an order is cancelled (on :class:`OrderCancelled`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import TypeVar
+
+from orderkit.domain.events import OrderCancelled, OrderShipped, PaymentAuthorized
+from orderkit.domain.order import Order
+from orderkit.domain.payment import (
+    GatewayAuthorization,
+    GatewayRefund,
+    Payment,
+    PaymentGatewayEvent,
+    PaymentState,
+    PaymentStatus,
+    lines_share,
+)
+from orderkit.domain.values import MAX_ID_LENGTH, check_text
+from orderkit.errors import (
+    ConcurrencyError,
+    GatewayUnavailable,
+    InvalidField,
+    InvalidPaymentOperation,
+    PaymentError,
+    PaymentNotFound,
+)
+from orderkit.money import Money
+from orderkit.ports import Clock, IdSource, PaymentGateway, UnitOfWork, UnitOfWorkFactory
+from orderkit.service.dispatch import Dispatcher
+from orderkit.service.settings import ShopSettings
+from orderkit.service.transaction import dispatch_after_commit, run_command
+
+__all__ = ["PaymentService"]
+
+T = TypeVar("T")
+Step = Callable[[Payment, datetime], bool]
+"""Records a gateway result on a fresh copy of the payment; True when it changed."""
+Plan = Callable[[Payment], Step | None]
+"""Checks a payment and calls the gateway; returns the recording step, or None if nothing to do."""
+
+_OPEN = (PaymentState.AUTHORIZED.value, PaymentState.PARTIALLY_CAPTURED.value)
+
+log = logging.getLogger("orderkit.payments")
+
+
+class PaymentService:
+    """Commands and queries on payments. Reach it as ``shop.payments``.
+
+    Without a gateway (``Shop.open(..., gateway=None)``) orders are placed unpaid
+    and the money commands raise :class:`~orderkit.errors.PaymentError`.
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        gateway: PaymentGateway | None,
+        clock: Clock,
+        ids: IdSource,
+        settings: ShopSettings,
+        dispatcher: Dispatcher,
+    ) -> None:
+        self._uow = uow
+        self.gateway = gateway
+        self._clock = clock
+        self._ids = ids
+        self._settings = settings
+        self._dispatcher = dispatcher
+
+    # -- queries --------------------------------------------------------------------------------
+
+    def get(self, payment_id: str) -> Payment:
+        """The payment ``payment_id``; raises :class:`PaymentNotFound`."""
+        with self._uow() as uow:
+            return uow.payments.get(payment_id)
+
+    def for_order(self, order_id: str) -> Sequence[Payment]:
+        """The order's payments, oldest first (one per order today)."""
+        with self._uow() as uow:
+            return uow.payments.for_order(order_id)
+
+    def status(self, order_id: str) -> PaymentStatus:
+        """The order's derived payment status: unpaid, authorized, partially paid, paid,
+        partially refunded or refunded (``unpaid`` when it has no payment)."""
+        payments = self.for_order(order_id)
+        return payments[-1].status if payments else PaymentStatus.UNPAID
+
+    # -- placement (called by the order service) ------------------------------------------------
+
+    def authorize(self, amount: Money, token: str, *, key: str) -> GatewayAuthorization:
+        """Ask the gateway to hold ``amount``, retrying outages with the same key.
+
+        Raises :class:`~orderkit.errors.PaymentDeclined` when declined and
+        :class:`GatewayUnavailable` when the gateway stayed unreachable.
+        """
+        gateway = self._require_gateway()
+        return self._call(lambda: gateway.authorize(amount, token, idempotency_key=key))
+
+    def new_payment(
+        self, order: Order, authorization: GatewayAuthorization, now: datetime
+    ) -> Payment:
+        """A payment of ``order``'s total, already authorized by ``authorization``."""
+        payment = Payment.start(
+            payment_id=self._ids.new_id("payment"),
+            order_id=order.id,
+            amount=order.totals.total,
+            token=order.payment_token,
+            at=now,
+        )
+        payment.authorize(authorization, now)
+        return payment
+
+    def void_unused(self, authorization: GatewayAuthorization, key: str) -> None:
+        """Release an authorization no order came to hold (placement failed after it).
+        Best effort: if the gateway cannot be reached, the hold lapses by itself."""
+        gateway = self._require_gateway()
+        try:
+            self._call(lambda: gateway.void(authorization.id, idempotency_key=f"{key}:void"))
+        except PaymentError as error:
+            log.warning("could not void unused authorization: %s", type(error).__name__)
+
+    # -- money commands ---------------------------------------------------------------------------
+
+    def capture(self, order_id: str, amount: Money | None = None, *, reference: str) -> Payment:
+        """Capture ``amount`` (default: everything still capturable) of the order's payment.
+
+        ``reference`` names what the capture is for and makes it idempotent: a second
+        call with the same reference returns the payment without moving money again.
+        """
+        payment = self._move(order_id, lambda p: self._capture(p, amount, reference))
+        self._after_commit()
+        return payment
+
+    def capture_lines(
+        self, order_id: str, units: Mapping[str, int], *, reference: str
+    ) -> Payment:
+        """Capture the share of ``units`` (line id → units shipped), by largest remainder,
+        plus the shipping charge with the first such capture. Idempotent per ``reference``
+        (a shipment id, say)."""
+        payment = self._move(order_id, lambda p: self._capture_units(p, units, reference))
+        self._after_commit()
+        return payment
+
+    def void(self, order_id: str) -> Payment:
+        """Release what is left of the order's authorization (nothing can be captured after)."""
+        payment = self._move(order_id, self._void)
+        self._after_commit()
+        return payment
+
+    def refund(self, order_id: str, amount: Money, *, reference: str) -> Payment:
+        """Pay back ``amount`` from the order's captures, oldest capture first.
+
+        Idempotent per ``reference`` (a return's id, say): repeating it, even after a
+        crash halfway, refunds the same parts once.
+        """
+        payment = self._move(order_id, lambda p: self._refund(p, amount, reference))
+        self._after_commit()
+        return payment
+
+    def apply_payment_event(self, event: PaymentGatewayEvent) -> str:
+        """Apply a gateway callback at most once (see :meth:`Payment.apply_gateway_event`
+        for the outcomes). Raises :class:`PaymentNotFound` when no payment holds its
+        authorization yet: answer the gateway with an error so it redelivers later."""
+        if not isinstance(event, PaymentGatewayEvent):
+            raise InvalidField("must be a PaymentGatewayEvent", field="event", value=event)
+
+        def work(uow: UnitOfWork, now: datetime) -> str:
+            payment = uow.payments.by_authorization(event.authorization_id)
+            if payment is None:
+                raise PaymentNotFound(
+                    f"no payment holds authorization {event.authorization_id!r} (yet)"
+                )
+            outcome = payment.apply_gateway_event(event, now)
+            if outcome != "duplicate":
+                uow.payments.save(payment)
+            return outcome
+
+        outcome = self._run(work)
+        self._after_commit()
+        return outcome
+
+    # -- policies (outbox handlers) --------------------------------------------------------------
+
+    def capture_on_placement(self, event: PaymentAuthorized) -> None:
+        """Handler: with ``capture="on_placement"``, capture the whole order once authorized."""
+        if self._settings.capture != "on_placement":
+            return
+        self._move(event.order_id, lambda p: self._capture_rest(p, "placement"))
+
+    def capture_on_shipment(self, event: OrderShipped) -> None:
+        """Handler: with ``capture="on_shipment"``, capture what is left when the order ships."""
+        if self._settings.capture != "on_shipment":
+            return
+        self._move(event.order_id, lambda p: self._capture_rest(p, "order-shipped"))
+
+    def settle_cancelled(self, event: OrderCancelled) -> None:
+        """Handler: void the uncaptured rest and refund what was captured of a cancelled order."""
+        if not self.for_order(event.order_id):
+            return
+        self._move(event.order_id, lambda p: self._void(p) if p.state in _OPEN else None)
+        self._move(event.order_id, lambda p: self._refund_all(p, "order-cancelled"))
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _move(self, order_id: str, plan: Plan) -> Payment:
+        """Plan a money movement on the order's payment, call the gateway, record the result.
+
+        ``plan`` checks the payment and calls the gateway, returning a step that records
+        the result (or None when there is nothing to do). The step runs on a fresh copy
+        in a unit of work, re-run on a lost race.
+        """
+        payments = self.for_order(order_id)
+        if not payments:
+            raise PaymentNotFound(f"order {order_id!r} has no payment")
+        step = plan(payments[-1])
+        if step is None:
+            return payments[-1]
+        payment_id = payments[-1].id
+
+        def work(uow: UnitOfWork, now: datetime) -> Payment:
+            payment = uow.payments.get(payment_id)
+            if step(payment, now):
+                uow.payments.save(payment)
+            return payment
+
+        return self._run(work)
+
+    def _capture(
+        self, payment: Payment, amount: Money | None, reference: str
+    ) -> Step | None:
+        check_text(reference, field="reference", limit=MAX_ID_LENGTH)
+        if any(c.reference == reference for c in payment.captures):
+            return None
+        amount = payment.capturable if amount is None else amount
+        if not isinstance(amount, Money) or amount.minor_units <= 0:
+            raise InvalidPaymentOperation(
+                f"payment {payment.id}: nothing to capture ({amount}, {payment.state})"
+            )
+        if amount > payment.capturable:
+            raise InvalidPaymentOperation(
+                f"payment {payment.id}: cannot capture {amount}, {payment.capturable} is capturable"
+            )
+        return self._capture_step(payment, amount, reference, {}, False)
+
+    def _capture_units(
+        self, payment: Payment, units: Mapping[str, int], reference: str
+    ) -> Step | None:
+        check_text(reference, field="reference", limit=MAX_ID_LENGTH)
+        if any(c.reference == reference for c in payment.captures):
+            return None
+        with self._uow() as uow:
+            order = uow.orders.get(payment.order_id)
+        include_shipping = not payment.shipping_captured
+        amount = lines_share(
+            order, units, already=payment.captured_units(), include_shipping=include_shipping
+        )
+        if amount.is_zero():
+            return None
+        if amount > payment.capturable:
+            raise InvalidPaymentOperation(
+                f"payment {payment.id}: the units' share {amount} is more than the "
+                f"{payment.capturable} still capturable"
+            )
+        return self._capture_step(payment, amount, reference, dict(units), include_shipping)
+
+    def _capture_rest(self, payment: Payment, reference: str) -> Step | None:
+        """Capture every unit not yet charged (and shipping, if not yet charged)."""
+        if payment.capturable.is_zero():
+            return None
+        with self._uow() as uow:
+            order = uow.orders.get(payment.order_id)
+        charged = payment.captured_units()
+        rest = {
+            line.line_id: line.quantity - charged.get(line.line_id, 0)
+            for line in order.lines
+            if line.quantity > charged.get(line.line_id, 0)
+        }
+        return self._capture_units(payment, rest, reference)
+
+    def _capture_step(
+        self,
+        payment: Payment,
+        amount: Money,
+        reference: str,
+        units: dict[str, int],
+        include_shipping: bool,
+    ) -> Step:
+        gateway = self._require_gateway()
+        authorization_id = _authorization_of(payment)
+        key = f"{payment.id}:capture:{reference}"
+        capture = self._call(
+            lambda: gateway.capture(authorization_id, amount, idempotency_key=key)
+        )
+        return lambda p, now: p.record_capture(
+            capture, now, reference=reference, units=units, includes_shipping=include_shipping
+        )
+
+    def _void(self, payment: Payment) -> Step | None:
+        if payment.void_record is not None:
+            return None
+        if payment.state not in _OPEN:
+            raise InvalidPaymentOperation(
+                f"payment {payment.id} is {payment.state!r}: nothing is left to void"
+            )
+        gateway = self._require_gateway()
+        authorization_id = _authorization_of(payment)
+        void = self._call(
+            lambda: gateway.void(authorization_id, idempotency_key=f"{payment.id}:void")
+        )
+        return lambda p, now: p.record_void(void, now)
+
+    def _refund(
+        self, payment: Payment, amount: Money, reference: str
+    ) -> Step | None:
+        check_text(reference, field="reference", limit=MAX_ID_LENGTH)
+        if not isinstance(amount, Money) or amount.minor_units <= 0:
+            raise InvalidPaymentOperation(f"a refund must be positive Money, not {amount}")
+        # Plan as if this reference's earlier parts had not happened, so a retry after a
+        # crash halfway makes the same parts with the same keys.
+        done = {r.capture_id: r for r in payment.refunds if r.reference == reference}
+        left = amount
+        parts: list[tuple[str, Money]] = []
+        for capture in payment.captures:
+            if left.is_zero():
+                break
+            available = payment.refundable_of(capture.id)
+            if capture.id in done:
+                available = available + done[capture.id].amount
+            part = min(left, available, key=lambda m: m.amount)
+            if part.minor_units > 0:
+                parts.append((capture.id, part))
+                left = left - part
+        if not left.is_zero():
+            raise InvalidPaymentOperation(
+                f"payment {payment.id}: cannot refund {amount}, "
+                f"{payment.refundable} is refundable"
+            )
+        gateway = self._require_gateway()
+
+        def refund_part(capture_id: str, part: Money) -> GatewayRefund:
+            key = f"{payment.id}:refund:{reference}:{capture_id}"
+            return self._call(lambda: gateway.refund(capture_id, part, idempotency_key=key))
+
+        refunds = [refund_part(c, part) for c, part in parts if c not in done]
+        if not refunds:
+            return None
+
+        def record(p: Payment, now: datetime) -> bool:
+            changed = [p.record_refund(refund, now, reference=reference) for refund in refunds]
+            return any(changed)
+
+        return record
+
+    def _refund_all(self, payment: Payment, reference: str) -> Step | None:
+        """Refund everything captured (counting this reference's earlier parts, so a
+        retry asks for the same amount)."""
+        earlier = [r.amount for r in payment.refunds if r.reference == reference]
+        amount = payment.refundable + Money.sum(earlier, payment.currency)
+        return None if amount.is_zero() else self._refund(payment, amount, reference)
+
+    def _call(self, operation: Callable[[], T]) -> T:
+        """Call the gateway; on :class:`GatewayUnavailable` retry (same key) with back-off."""
+        attempts = self._settings.gateway_attempts
+        for attempt in range(attempts):
+            try:
+                return operation()
+            except GatewayUnavailable:
+                if attempt == attempts - 1:
+                    raise
+                delay = self._settings.gateway_retry_delay.total_seconds() * 2**attempt
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _run(self, work: Callable[[UnitOfWork, datetime], T]) -> T:
+        result, _events = run_command(
+            self._uow,
+            self._clock,
+            work,
+            retries=self._settings.concurrency_retries,
+            retry_on=ConcurrencyError,
+        )
+        return result
+
+    def _after_commit(self) -> None:
+        if self._settings.dispatch == "inline":
+            dispatch_after_commit(self._dispatcher)
+
+    def _require_gateway(self) -> PaymentGateway:
+        if self.gateway is None:
+            raise PaymentError(
+                "this shop has no payment gateway; open it with Shop.open(..., gateway=...)"
+            )
+        return self.gateway
+
+
+def _authorization_of(payment: Payment) -> str:
+    if payment.authorization_id is None:
+        raise InvalidPaymentOperation(f"payment {payment.id} is not authorized")
+    return payment.authorization_id

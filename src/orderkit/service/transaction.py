@@ -1,0 +1,52 @@
+"""Running one command as one unit of work, re-run from scratch when it loses a race."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TypeVar
+
+from orderkit.domain.events import DomainEvent
+from orderkit.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from orderkit.service.dispatch import Dispatcher
+
+__all__ = ["Retry", "dispatch_after_commit", "run_command"]
+
+T = TypeVar("T")
+Retry = type[Exception] | tuple[type[Exception], ...] | None
+
+log = logging.getLogger("orderkit.commands")
+
+
+def run_command(
+    uow: UnitOfWorkFactory,
+    clock: Clock,
+    work: Callable[[UnitOfWork, datetime], T],
+    *,
+    retries: int,
+    retry_on: Retry,
+) -> tuple[T, list[DomainEvent]]:
+    """Run ``work(uow, now)`` in a fresh unit of work and commit; return its result and
+    the committed events. A commit that raises ``retry_on`` (a stale version, a key
+    claimed meanwhile) re-runs ``work`` from a fresh load, up to ``retries`` times."""
+    for attempt in range(retries + 1):
+        with uow() as unit:
+            result = work(unit, clock.now().astimezone(timezone.utc))
+            try:
+                events = unit.commit()
+            except Exception as error:
+                if retry_on is None or not isinstance(error, retry_on) or attempt == retries:
+                    raise
+                continue
+        return result, events
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def dispatch_after_commit(dispatcher: Dispatcher) -> None:
+    """Deliver events inline. The command has committed: a failure here must not make
+    the caller believe it did not (a retry without a key would repeat it)."""
+    try:
+        dispatcher.run_pending()
+    except Exception:
+        log.exception("inline dispatch failed; the events stay in the outbox")

@@ -17,6 +17,12 @@ from orderkit.domain.events import (
     OrderPlaced,
     OrderShipped,
     OrderTransitioned,
+    PaymentAuthorized,
+    PaymentCaptured,
+    PaymentEvent,
+    PaymentFailed,
+    PaymentRefunded,
+    PaymentVoided,
 )
 from orderkit.domain.inventory import (
     Location,
@@ -30,6 +36,21 @@ from orderkit.domain.inventory import (
 )
 from orderkit.domain.lifecycle import Lifecycle, LifecycleDefinition, TransitionSpec
 from orderkit.domain.order import ORDER_LIFECYCLE, Order, OrderState, OrderTotals
+from orderkit.domain.payment import (
+    PAYMENT_LIFECYCLE,
+    CaptureRecord,
+    GatewayAuthorization,
+    GatewayCapture,
+    GatewayEventKind,
+    GatewayRefund,
+    GatewayVoid,
+    Payment,
+    PaymentGatewayEvent,
+    PaymentState,
+    PaymentStatus,
+    RefundRecord,
+    VoidRecord,
+)
 from orderkit.domain.values import (
     Address,
     ContactChannel,
@@ -46,12 +67,14 @@ from orderkit.errors import (
     CurrencyMismatch,
     DuplicateKey,
     DuplicateLineId,
+    GatewayUnavailable,
     HoldError,
     IdempotencyConflict,
     InvalidField,
     InvalidInput,
     InvalidMoney,
     InvalidPayload,
+    InvalidPaymentOperation,
     InvalidQuantity,
     InvalidSettings,
     InvalidTransition,
@@ -64,6 +87,9 @@ from orderkit.errors import (
     OrderkitError,
     OrderNotFound,
     OutOfStock,
+    PaymentDeclined,
+    PaymentError,
+    PaymentNotFound,
     ReservationNotFound,
     SchemaTooNew,
     StorageError,
@@ -78,7 +104,15 @@ from orderkit.errors import (
     WrongType,
 )
 from orderkit.money import Money
-from orderkit.ports import Clock, DeadLetter, IdSource, Notification, Notifier, Store
+from orderkit.ports import (
+    Clock,
+    DeadLetter,
+    IdSource,
+    Notification,
+    Notifier,
+    PaymentGateway,
+    Store,
+)
 from orderkit.service.commands import PlaceOrder
 from orderkit.service.settings import ShopSettings
 from orderkit.shop import Shop
@@ -87,8 +121,10 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "ORDER_LIFECYCLE",
+    "PAYMENT_LIFECYCLE",
     "Address",
     "BusinessCalendar",
+    "CaptureRecord",
     "CardNumberRejected",
     "Clock",
     "ConcurrencyError",
@@ -101,6 +137,12 @@ __all__ = [
     "DomainEvent",
     "DuplicateKey",
     "DuplicateLineId",
+    "GatewayAuthorization",
+    "GatewayCapture",
+    "GatewayEventKind",
+    "GatewayRefund",
+    "GatewayUnavailable",
+    "GatewayVoid",
     "Hold",
     "HoldError",
     "HoldReason",
@@ -110,6 +152,7 @@ __all__ = [
     "InvalidInput",
     "InvalidMoney",
     "InvalidPayload",
+    "InvalidPaymentOperation",
     "InvalidQuantity",
     "InvalidSettings",
     "InvalidTransition",
@@ -145,8 +188,23 @@ __all__ = [
     "OrderTransitioned",
     "OrderkitError",
     "OutOfStock",
+    "Payment",
+    "PaymentAuthorized",
+    "PaymentCaptured",
+    "PaymentDeclined",
+    "PaymentError",
+    "PaymentEvent",
+    "PaymentFailed",
+    "PaymentGateway",
+    "PaymentGatewayEvent",
+    "PaymentNotFound",
+    "PaymentRefunded",
+    "PaymentState",
+    "PaymentStatus",
+    "PaymentVoided",
     "PlaceOrder",
     "PriorityThenSplit",
+    "RefundRecord",
     "Reservation",
     "ReservationNotFound",
     "SalesChannel",
@@ -167,6 +225,7 @@ __all__ = [
     "UnknownSku",
     "UnsupportedStore",
     "ValueTooLong",
+    "VoidRecord",
     "WrongType",
     "__version__",
 ]

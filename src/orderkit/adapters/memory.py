@@ -180,7 +180,7 @@ class MemoryUnitOfWork(
                 key = order.idempotency_key
                 if is_new and key is not None and key in store.idempotency_keys:
                     raise DuplicateKey(f"idempotency key {key!r} is already used")
-            for payment, is_new in self.payments.staged.values():
+            for payment, _ in self.payments.staged.values():
                 authorization = payment.authorization_id
                 owner = store.authorizations.get(authorization or "", payment.id)
                 if owner != payment.id:
@@ -215,8 +215,10 @@ class MemoryUnitOfWork(
                 raise DuplicateKey(f"a {kind} with id {aggregate.id!r} already exists")
             return
         if current is None:
-            raise OrderNotFound(aggregate.id) if kind == "order" else PaymentNotFound(
-                f"no payment with id {aggregate.id!r}"
+            raise (
+                OrderNotFound(aggregate.id)
+                if kind == "order"
+                else PaymentNotFound(f"no payment with id {aggregate.id!r}")
             )
         if current.version != aggregate.version:
             raise ConcurrencyError(

@@ -245,7 +245,9 @@ class MemoryGateway:
         authorization = self._authorization(authorization_id)
         with self._lock:
             refunds = [
-                c.refunded for c in self._captures.values() if c.authorization_id == authorization_id
+                c.refunded
+                for c in self._captures.values()
+                if c.authorization_id == authorization_id
             ]
         return Money.sum(refunds, authorization.amount.currency)
 

@@ -30,7 +30,7 @@ from orderkit.domain.events import (
     PaymentRefunded,
     PaymentVoided,
 )
-from orderkit.domain.lifecycle import Lifecycle, LifecycleDefinition, TransitionSpec
+from orderkit.domain.lifecycle import LifecycleDefinition, TransitionSpec
 from orderkit.domain.order import Order
 from orderkit.domain.values import MAX_ID_LENGTH, check_payment_token, check_text, text
 from orderkit.errors import (
@@ -100,9 +100,7 @@ PAYMENT_LIFECYCLE = LifecycleDefinition(
         # voiding what is left after partial captures resolves the authorization
         TransitionSpec("void_rest", [_P.PARTIALLY_CAPTURED.value], _P.CAPTURED.value),
         # a shipped part may come back before the rest ships: refund it, stay open
-        TransitionSpec(
-            "refund_open", [_P.PARTIALLY_CAPTURED.value], _P.PARTIALLY_CAPTURED.value
-        ),
+        TransitionSpec("refund_open", [_P.PARTIALLY_CAPTURED.value], _P.PARTIALLY_CAPTURED.value),
         TransitionSpec("refund_part", _SETTLED, _P.PARTIALLY_REFUNDED.value),
         TransitionSpec("refund_rest", _SETTLED, _P.REFUNDED.value),
     ],
@@ -236,9 +234,7 @@ class Payment:
     void_record: VoidRecord | None = None
     failure_reason: str | None = None
     seen_events: tuple[str, ...] = field(default=(), converter=_tuple, repr=False)
-    parked_events: tuple[PaymentGatewayEvent, ...] = field(
-        default=(), converter=_tuple, repr=False
-    )
+    parked_events: tuple[PaymentGatewayEvent, ...] = field(default=(), converter=_tuple, repr=False)
     version: int = 0
     pending_events: list[DomainEvent] = field(factory=list, repr=False)
 
@@ -573,7 +569,7 @@ def lines_share(
 ) -> Money:
     """The part of ``order``'s total that ``units`` (line id → units) account for.
 
-    Each line's total (price × quantity − discount + tax) is split over its units by
+    Each line's total (price * quantity - discount + tax) is split over its units by
     largest remainder; ``already`` says how many units of each line were charged
     before, so the units taken now get the next parts. The shares of all units,
     plus shipping once, add up to the order total exactly. Raises
@@ -584,7 +580,9 @@ def lines_share(
         line = order.line(line_id)
         start = already.get(line_id, 0)
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise InvalidField("must be a whole number >= 0", field=f"units[{line_id}]", value=count)
+            raise InvalidField(
+                "must be a whole number >= 0", field=f"units[{line_id}]", value=count
+            )
         if start + count > line.quantity:
             raise InvalidField(
                 f"line {line_id} has {line.quantity - start} unit(s) left to charge",

@@ -150,9 +150,7 @@ class PaymentService:
         self._after_commit()
         return payment
 
-    def capture_lines(
-        self, order_id: str, units: Mapping[str, int], *, reference: str
-    ) -> Payment:
+    def capture_lines(self, order_id: str, units: Mapping[str, int], *, reference: str) -> Payment:
         """Capture the share of ``units`` (line id → units shipped), by largest remainder,
         plus the shipping charge with the first such capture. Idempotent per ``reference``
         (a shipment id, say)."""
@@ -244,9 +242,7 @@ class PaymentService:
 
         return self._run(work)
 
-    def _capture(
-        self, payment: Payment, amount: Money | None, reference: str
-    ) -> Step | None:
+    def _capture(self, payment: Payment, amount: Money | None, reference: str) -> Step | None:
         check_text(reference, field="reference", limit=MAX_ID_LENGTH)
         if any(c.reference == reference for c in payment.captures):
             return None
@@ -307,9 +303,7 @@ class PaymentService:
         gateway = self._require_gateway()
         authorization_id = _authorization_of(payment)
         key = f"{payment.id}:capture:{reference}"
-        capture = self._call(
-            lambda: gateway.capture(authorization_id, amount, idempotency_key=key)
-        )
+        capture = self._call(lambda: gateway.capture(authorization_id, amount, idempotency_key=key))
         return lambda p, now: p.record_capture(
             capture, now, reference=reference, units=units, includes_shipping=include_shipping
         )
@@ -328,9 +322,7 @@ class PaymentService:
         )
         return lambda p, now: p.record_void(void, now)
 
-    def _refund(
-        self, payment: Payment, amount: Money, reference: str
-    ) -> Step | None:
+    def _refund(self, payment: Payment, amount: Money, reference: str) -> Step | None:
         check_text(reference, field="reference", limit=MAX_ID_LENGTH)
         if not isinstance(amount, Money) or amount.minor_units <= 0:
             raise InvalidPaymentOperation(f"a refund must be positive Money, not {amount}")
@@ -351,8 +343,7 @@ class PaymentService:
                 left = left - part
         if not left.is_zero():
             raise InvalidPaymentOperation(
-                f"payment {payment.id}: cannot refund {amount}, "
-                f"{payment.refundable} is refundable"
+                f"payment {payment.id}: cannot refund {amount}, {payment.refundable} is refundable"
             )
         gateway = self._require_gateway()
 

@@ -47,6 +47,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from orderkit.domain import events as events_module
 from orderkit.domain.events import DomainEvent
 from orderkit.domain.order import Order
+from orderkit.domain.payment import Payment
 from orderkit.domain.values import MAX_NOTE_LENGTH, ContactChannel, SalesChannel
 from orderkit.errors import (
     InvalidInput,
@@ -89,10 +90,11 @@ def _register_common(converter: cattrs.Converter) -> None:
         lambda t: cattrs.cols.is_set(t) and getattr(t, "__origin__", t) is frozenset,
         lambda t: lambda values: sorted(converter.unstructure(v) for v in values),
     )
-    converter.register_unstructure_hook(
-        Order,
-        make_dict_unstructure_fn(Order, converter, pending_events=override(omit=True)),
-    )
+    for aggregate in (Order, Payment):  # events travel through the outbox, not the document
+        converter.register_unstructure_hook(
+            aggregate,
+            make_dict_unstructure_fn(aggregate, converter, pending_events=override(omit=True)),
+        )
 
 
 def make_converter() -> cattrs.Converter:

@@ -361,7 +361,7 @@ class Payment:
         self.failure_reason = reason
         self.pending_events.append(PaymentFailed(at, self.order_id, self.id, reason))
 
-    def record_capture(
+    def _record_capture(
         self,
         capture: GatewayCapture,
         at: datetime,
@@ -370,12 +370,7 @@ class Payment:
         units: Mapping[str, int] | None = None,
         includes_shipping: bool = False,
     ) -> bool:
-        """Record a capture; False (and no change) when it is already recorded.
-
-        Raises :class:`InvalidPaymentOperation` when it is for another
-        authorization or would capture more than is capturable, and
-        :class:`~orderkit.errors.InvalidTransition` once the authorization is resolved.
-        """
+        """Record a capture (see :meth:`record_capture`), without draining parked events."""
         if self._capture(capture.id) is not None:
             return False
         self._same_money(capture.amount, "capture")
@@ -403,12 +398,8 @@ class Payment:
         )
         return True
 
-    def record_void(self, void: GatewayVoid, at: datetime) -> bool:
-        """Record the release of the uncaptured rest; False when already recorded.
-
-        With nothing captured the payment is voided; after partial captures the
-        authorization is resolved and the payment counts as captured.
-        """
+    def _record_void(self, void: GatewayVoid, at: datetime) -> bool:
+        """Record a void (see :meth:`record_void`), without draining parked events."""
         if self.void_record is not None and self.void_record.id == void.id:
             return False
         self._own_authorization(void.authorization_id)
@@ -419,13 +410,8 @@ class Payment:
         self.pending_events.append(PaymentVoided(at, self.order_id, self.id, rest))
         return True
 
-    def record_refund(self, refund: GatewayRefund, at: datetime, *, reference: str) -> bool:
-        """Record a refund from one capture; False when already recorded.
-
-        Raises :class:`InvalidPaymentOperation` for an unknown capture or more
-        than that capture has left, and :class:`~orderkit.errors.InvalidTransition`
-        before anything was captured.
-        """
+    def _record_refund(self, refund: GatewayRefund, at: datetime, *, reference: str) -> bool:
+        """Record a refund (see :meth:`record_refund`), without draining parked events."""
         if any(r.id == refund.id for r in self.refunds):
             return False
         self._same_money(refund.amount, "refund")
@@ -452,6 +438,49 @@ class Payment:
             )
         )
         return True
+
+    def record_capture(
+        self,
+        capture: GatewayCapture,
+        at: datetime,
+        *,
+        reference: str,
+        units: Mapping[str, int] | None = None,
+        includes_shipping: bool = False,
+    ) -> bool:
+        """Record a capture; False (and no change) when it is already recorded.
+
+        Raises :class:`InvalidPaymentOperation` when it is for another
+        authorization or would capture more than is capturable, and
+        :class:`~orderkit.errors.InvalidTransition` once the authorization is resolved.
+        Parked callbacks it unblocks (a refund of this capture) are applied after it.
+        """
+        changed = self._record_capture(
+            capture, at, reference=reference, units=units, includes_shipping=includes_shipping
+        )
+        self._drain_parked(at)
+        return changed
+
+    def record_void(self, void: GatewayVoid, at: datetime) -> bool:
+        """Record the release of the uncaptured rest; False when already recorded.
+
+        With nothing captured the payment is voided; after partial captures the
+        authorization is resolved and the payment counts as captured.
+        """
+        changed = self._record_void(void, at)
+        self._drain_parked(at)
+        return changed
+
+    def record_refund(self, refund: GatewayRefund, at: datetime, *, reference: str) -> bool:
+        """Record a refund from one capture; False when already recorded.
+
+        Raises :class:`InvalidPaymentOperation` for an unknown capture or more
+        than that capture has left, and :class:`~orderkit.errors.InvalidTransition`
+        before anything was captured.
+        """
+        changed = self._record_refund(refund, at, reference=reference)
+        self._drain_parked(at)
+        return changed
 
     def apply_gateway_event(self, event: PaymentGatewayEvent, at: datetime) -> str:
         """Apply a gateway callback at most once; returns what happened:
@@ -498,7 +527,7 @@ class Payment:
                 if state == _P.PENDING.value:
                     return None
                 capture = GatewayCapture(_operation(event), event.authorization_id, _money(event))
-                if not self.record_capture(capture, at, reference=reference):
+                if not self._record_capture(capture, at, reference=reference):
                     return "known"
             elif kind is GatewayEventKind.VOIDED:
                 void = GatewayVoid(_operation(event), event.authorization_id)
@@ -506,12 +535,12 @@ class Payment:
                     return None
                 if self.void_record is not None or self.is_resolved:
                     return "known"
-                self.record_void(void, at)
+                self._record_void(void, at)
             else:
                 if event.capture_id is None or self._capture(event.capture_id) is None:
                     return None
                 refund = GatewayRefund(_operation(event), event.capture_id, _money(event))
-                if not self.record_refund(refund, at, reference=reference):
+                if not self._record_refund(refund, at, reference=reference):
                     return "known"
         except (InvalidPaymentOperation, InvalidField, CurrencyMismatch, InvalidTransition):
             # it contradicts what is recorded (a capture after our void, say): keep it

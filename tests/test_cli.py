@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -23,7 +24,8 @@ def test_demo_places_and_summarises_orders() -> None:
         if line.count("│") >= 3
     }
     placed = int(rows["orders placed"])
-    assert placed + int(rows["refused: out of stock"]) == 60
+    declined = sum(int(v) for k, v in rows.items() if k.startswith("refused: payment declined"))
+    assert placed + int(rows["refused: out of stock"]) + declined == 60
     assert int(rows["acknowledged"]) + int(rows.get("cancelled", "0")) == placed
     assert rows["dead letters"] == "0"
     assert rows["events still in the outbox"] == "0"
@@ -88,3 +90,29 @@ def test_console_script_is_installed() -> None:
     )
     assert result.returncode == 0
     assert "demo" in result.stdout
+
+
+def test_diagram_draws_the_payment_lifecycle() -> None:
+    result = CliRunner().invoke(main, ["diagram", "payment"])
+    assert result.exit_code == 0, result.output
+    assert "partially_captured --> captured : void_rest" in result.output
+    assert "captured --> refunded : refund_rest" in result.output
+
+
+def test_demo_money_adds_up() -> None:
+    """Captured minus refunded is the value of the orders that were not cancelled."""
+    result = CliRunner().invoke(main, ["demo", "--orders", "80", "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in result.output.splitlines()
+        if line.count("│") >= 3
+    }
+
+    def euros(row: str) -> Decimal:
+        return Decimal(rows[row].removesuffix(" EUR").replace(",", ""))
+
+    assert any(row.startswith("refused: payment declined") for row in rows)
+    kept = euros("money captured") - euros("money refunded")
+    assert kept == euros("order value (not cancelled)")
+    assert euros("money authorized") == euros("money captured")  # captured on placement

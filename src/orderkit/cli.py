@@ -15,10 +15,12 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from orderkit.adapters.memory import ManualClock, MemoryNotifier
+from orderkit.adapters.memory_gateway import MemoryGateway
 from orderkit.domain.inventory import Location
 from orderkit.domain.order import ORDER_LIFECYCLE, OrderState
+from orderkit.domain.payment import PAYMENT_LIFECYCLE, PaymentStatus
 from orderkit.domain.values import Address, ContactChannel, Customer, LineItem, SalesChannel
-from orderkit.errors import MissingExtra, OrderkitError, OutOfStock
+from orderkit.errors import MissingExtra, OrderkitError, OutOfStock, PaymentDeclined
 from orderkit.money import Money
 from orderkit.service.commands import PlaceOrder
 from orderkit.service.settings import ShopSettings
@@ -72,11 +74,23 @@ def _command(rng: random.Random, number: int, key: str) -> PlaceOrder:
         customer=customer,
         shipping_address=Address(name, f"{rng.randint(1, 200)} Hauptstraße", city, postal, "DE"),
         lines=lines,
-        payment_token=f"tok_demo_{number}",
+        payment_token=_token(rng, number),
         channel=rng.choice(list(SalesChannel)),
         shipping_charge=Money("4.90", "EUR"),
         idempotency_key=key,
     )
+
+
+def _token(rng: random.Random, number: int) -> str:
+    """Mostly good cards; some declines, and a gateway that sometimes answers late."""
+    draw = rng.random()
+    if draw < 0.03:
+        return f"tok_decline_{number}"
+    if draw < 0.05:
+        return f"tok_insufficient_funds_{number}"
+    if draw < 0.07:
+        return f"tok_timeout_after_success_{number}"
+    return f"tok_demo_{number}"
 
 
 @click.group()
@@ -102,7 +116,8 @@ def main() -> None:
     "[default: a temporary SQLite file, removed afterwards].",
 )
 def demo(count: int, seed: int, store: str | None) -> None:
-    """Simulate one shop day: place, acknowledge, hold and cancel orders, then summarise."""
+    """Simulate one shop day: place (authorizing and capturing payment), acknowledge, hold
+    and cancel orders, then summarise."""
     console = Console()
     with tempfile.TemporaryDirectory(prefix="orderkit-demo-") as folder:
         url = store or f"sqlite:///{folder}/shop.db"
@@ -118,14 +133,22 @@ def _simulate_day(console: Console, url: str, count: int, seed: int) -> None:
     run = uuid.uuid4().hex[:8]  # keys unique per run, so a kept store can host many days
     clock = ManualClock(datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc))
     notifier = MemoryNotifier()
-    settings = ShopSettings(currency="EUR", shop_name="orderkit demo shop")
-    with Shop.open(url, settings=settings, notifier=notifier, clock=clock) as shop:
+    settings = ShopSettings(
+        currency="EUR",
+        shop_name="orderkit demo shop",
+        capture="on_placement",
+        gateway_retry_delay=timedelta(milliseconds=1),
+    )
+    # Gateway ids must be unique across runs on one kept store, like a real gateway's.
+    gateway = MemoryGateway(seed=int(run, 16), clock=clock)
+    with Shop.open(url, settings=settings, notifier=notifier, clock=clock, gateway=gateway) as shop:
         _stock_the_shop(shop, count)
         step = timedelta(seconds=12 * 3600 / count)
         started = time.perf_counter()
         placed: list[str] = []
         held: list[str] = []
         refused = 0
+        declined: Counter[str] = Counter()
         with Progress(console=console, transient=False) as progress:
             task = progress.add_task("Simulating the shop day", total=count)
             for number in range(1, count + 1):
@@ -135,6 +158,10 @@ def _simulate_day(console: Console, url: str, count: int, seed: int) -> None:
                     order = shop.orders.place(command)
                 except OutOfStock:
                     refused += 1
+                    progress.advance(task)
+                    continue
+                except PaymentDeclined as error:
+                    declined[error.reason] += 1
                     progress.advance(task)
                     continue
                 placed.append(order.id)
@@ -151,7 +178,7 @@ def _simulate_day(console: Console, url: str, count: int, seed: int) -> None:
             for order_id in held[::2]:
                 shop.orders.release(order_id, "manual_review")
         elapsed = time.perf_counter() - started
-        _summary(console, shop, notifier, placed, refused, elapsed)
+        _summary(console, shop, notifier, placed, refused, declined, elapsed)
 
 
 def _stock_the_shop(shop: Shop, count: int) -> None:
@@ -172,9 +199,13 @@ def _summary(
     notifier: MemoryNotifier,
     placed: list[str],
     refused: int,
+    declined: Counter[str],
     elapsed: float,
 ) -> None:
     states: Counter[str] = Counter()
+    paid: Counter[str] = Counter()
+    zero = Money.zero(shop.settings.currency)
+    money = {"authorized": zero, "captured": zero, "refunded": zero, "voided": zero}
     split = 0
     revenue = Money.zero(shop.settings.currency)
     promised: Counter[str] = Counter()
@@ -188,6 +219,10 @@ def _summary(
             revenue += order.totals.total
         if order.promised_delivery:
             promised[order.promised_delivery.isoformat()] += 1
+        for payment in shop.payments.for_order(order_id):
+            paid[payment.status.value] += 1
+            for what in money:
+                money[what] += getattr(payment, what)
     table = Table(title="orderkit demo: one shop day")
     table.add_column("what")
     table.add_column("figure", justify="right")
@@ -196,6 +231,13 @@ def _summary(
         if states[state]:
             table.add_row(f"  {state}", f"{states[state]:,}")
     table.add_row("refused: out of stock", f"{refused:,}")
+    for reason, orders in sorted(declined.items()):
+        table.add_row(f"refused: payment declined ({reason})", f"{orders:,}")
+    for status in PaymentStatus:
+        if paid[status.value]:
+            table.add_row(f"  payment {status.value}", f"{paid[status.value]:,}")
+    for what, amount in money.items():
+        table.add_row(f"money {what}", f"{amount.amount:,} {amount.currency}")
     table.add_row("served from two warehouses", f"{split:,}")
     table.add_row("still on hold", f"{on_hold:,}")
     table.add_row("order value (not cancelled)", f"{revenue.amount:,} {revenue.currency}")
@@ -220,13 +262,17 @@ def _summary(
     console.print(table)
 
 
+LIFECYCLES = {"order": ORDER_LIFECYCLE, "payment": PAYMENT_LIFECYCLE}
+
+
 @main.command()
+@click.argument("aggregate", type=click.Choice(sorted(LIFECYCLES)), default="order")
 @click.option(
     "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True
 )
-def diagram(fmt: str) -> None:
-    """Print the order lifecycle as a mermaid or Graphviz diagram."""
-    lifecycle = ORDER_LIFECYCLE.build()
+def diagram(aggregate: str, fmt: str) -> None:
+    """Print the order (default) or payment lifecycle as a mermaid or Graphviz diagram."""
+    lifecycle = LIFECYCLES[aggregate].build()
     sys.stdout.write(lifecycle.to_mermaid() if fmt == "mermaid" else lifecycle.to_dot())
 
 

@@ -21,6 +21,7 @@ from orderkit.service.commands import PlaceOrder
 from orderkit.service.dispatch import Dispatcher
 from orderkit.service.inventory import reserve_for_order
 from orderkit.service.payments import PaymentService
+from orderkit.service.payments import gateway_key as payment_key
 from orderkit.service.settings import ShopSettings
 from orderkit.service.transaction import Retry, dispatch_after_commit, run_command
 
@@ -130,7 +131,7 @@ class OrderService:
             return self._run(work, retry_on=retry_on)  # nothing to pay
         # The gateway key depends only on the request's own key (or the new order's id), so
         # a retry of this request, or a concurrent twin, gets the same single authorization.
-        gateway_key = f"place:{key}" if key is not None else f"place:{order_id}"
+        gateway_key = payment_key("place", key if key is not None else order_id)
         authorization = self._payments.authorize(
             checked.totals.total, command.payment_token, key=gateway_key
         )

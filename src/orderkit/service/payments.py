@@ -17,6 +17,7 @@ captured when an order is cancelled (on :class:`OrderCancelled`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -49,7 +50,7 @@ from orderkit.service.dispatch import Dispatcher
 from orderkit.service.settings import ShopSettings
 from orderkit.service.transaction import dispatch_after_commit, run_command
 
-__all__ = ["PaymentService"]
+__all__ = ["PaymentService", "gateway_key"]
 
 T = TypeVar("T")
 Step = Callable[[Payment, datetime], bool]
@@ -60,6 +61,15 @@ Plan = Callable[[Payment], Step | None]
 _OPEN = (PaymentState.AUTHORIZED.value, PaymentState.PARTIALLY_CAPTURED.value)
 
 log = logging.getLogger("orderkit.payments")
+
+
+def gateway_key(*parts: str) -> str:
+    """The idempotency key of one money movement, from what it is for: the parts joined
+    by ``:`` when that fits in :data:`MAX_ID_LENGTH` characters, else a digest of them."""
+    text = ":".join(parts)
+    if len(text) <= MAX_ID_LENGTH:
+        return text
+    return "orderkit:" + hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
 class PaymentService:
@@ -134,7 +144,9 @@ class PaymentService:
         Best effort: if the gateway cannot be reached, the hold lapses by itself."""
         gateway = self._require_gateway()
         try:
-            self._call(lambda: gateway.void(authorization.id, idempotency_key=f"{key}:void"))
+            self._call(
+                lambda: gateway.void(authorization.id, idempotency_key=gateway_key(key, "void"))
+            )
         except PaymentError as error:
             log.warning("could not void unused authorization: %s", type(error).__name__)
 
@@ -302,7 +314,7 @@ class PaymentService:
     ) -> Step:
         gateway = self._require_gateway()
         authorization_id = _authorization_of(payment)
-        key = f"{payment.id}:capture:{reference}"
+        key = gateway_key(payment.id, "capture", reference)
         capture = self._call(lambda: gateway.capture(authorization_id, amount, idempotency_key=key))
         return lambda p, now: p.record_capture(
             capture, now, reference=reference, units=units, includes_shipping=include_shipping
@@ -318,7 +330,7 @@ class PaymentService:
         gateway = self._require_gateway()
         authorization_id = _authorization_of(payment)
         void = self._call(
-            lambda: gateway.void(authorization_id, idempotency_key=f"{payment.id}:void")
+            lambda: gateway.void(authorization_id, idempotency_key=gateway_key(payment.id, "void"))
         )
         return lambda p, now: p.record_void(void, now)
 
@@ -348,7 +360,7 @@ class PaymentService:
         gateway = self._require_gateway()
 
         def refund_part(capture_id: str, part: Money) -> GatewayRefund:
-            key = f"{payment.id}:refund:{reference}:{capture_id}"
+            key = gateway_key(payment.id, "refund", reference, capture_id)
             return self._call(lambda: gateway.refund(capture_id, part, idempotency_key=key))
 
         refunds = [refund_part(c, part) for c, part in parts if c not in done]

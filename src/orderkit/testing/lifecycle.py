@@ -13,7 +13,14 @@ each step it asserts:
   from before the attempt;
 * acknowledging sends exactly one confirmation with the promised date;
 * with stock tracked, a placed order holds exactly its lines' quantities and a
-  cancelled one holds nothing.
+  cancelled one holds nothing;
+* with a payment gateway (``Shop.open(..., gateway=...)``): a declined card
+  places nothing; each order's payment keeps captured <= authorized and
+  refunded <= captured; a cancelled order keeps no money (voided or refunded in
+  full); under ``capture="on_shipment"`` a shipped order is paid in full; and,
+  across the shop, captured minus refunded equals the totals of the orders
+  that were paid and not cancelled. With a :class:`MemoryGateway`, the
+  gateway's own books agree with every payment.
 
 Run it against your own storage by overriding :meth:`OrderLifecycleMachine.make_shop`::
 
@@ -35,9 +42,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from orderkit.adapters.memory import ManualClock, MemoryNotifier, SequentialIds
+from orderkit.adapters.memory_gateway import MemoryGateway
 from orderkit.domain.inventory import Location
 from orderkit.domain.order import ORDER_LIFECYCLE, Order
-from orderkit.errors import HoldError, InvalidTransition
+from orderkit.domain.payment import PaymentStatus
+from orderkit.errors import HoldError, InvalidTransition, PaymentDeclined
+from orderkit.money import Money
 from orderkit.serialization import dumps
 from orderkit.service.commands import PlaceOrder
 from orderkit.shop import Shop
@@ -80,6 +90,8 @@ class OrderLifecycleMachine(RuleBasedStateMachine):
         self.versions: dict[str, int] = {}
         self.states = frozenset(ORDER_LIFECYCLE.states)
         self.tracks_stock = self.shop.settings.track_stock
+        self.takes_payments = self.shop.payments.gateway is not None
+        self.part_captures = 0
         if self.tracks_stock:
             self.shop.inventory.add_location(Location(LOCATION, "Test warehouse"))
 
@@ -158,6 +170,56 @@ class OrderLifecycleMachine(RuleBasedStateMachine):
             return len(notifier.for_order(order_id))
         return 0
 
+    @rule(command=place_order_commands(max_lines=2), reason=st.sampled_from(["decline", "funds"]))
+    def place_with_a_declined_card(self, command: PlaceOrder, reason: str) -> None:
+        """A declined card raises PaymentDeclined and changes nothing: no order, no
+        reserved unit, no event."""
+        lines_total = Money.sum((line.total for line in command.lines), command.currency)
+        if not self.takes_payments or (lines_total + command.shipping).is_zero():
+            return
+        if self.tracks_stock:
+            for line in command.lines:
+                self.shop.inventory.receive(line.sku, location=LOCATION, quantity=line.quantity)
+        skus = sorted({line.sku for line in command.lines})
+        levels = [self.shop.inventory.levels(sku) for sku in skus] if self.tracks_stock else []
+        stored = len(self.shop.orders.list(limit=1000))
+        token = "tok_decline" if reason == "decline" else "tok_insufficient_funds"
+        declined = attrs.evolve(command, payment_token=token, idempotency_key=None)
+        expected = "card_declined" if reason == "decline" else "insufficient_funds"
+        try:
+            self.shop.orders.place(declined)
+        except PaymentDeclined as error:
+            refused_for = error.reason
+        else:
+            raise AssertionError("a declined card placed an order")
+        assert refused_for == expected
+        assert len(self.shop.orders.list(limit=1000)) == stored
+        assert self.shop.events.pending() == 0
+        if self.tracks_stock:
+            assert [self.shop.inventory.levels(sku) for sku in skus] == levels
+
+    @rule(order_id=orders, data=st.data())
+    def capture_one_parcel(self, order_id: str, data: st.DataObject) -> None:
+        """Under ``capture="on_shipment"``, capture the share of one unit of one line."""
+        if not self.takes_payments or self.model_state[order_id] != "fulfilling":
+            return
+        payments = self.shop.payments.for_order(order_id)
+        if not payments or self.shop.settings.capture != "on_shipment":
+            return
+        order = self.shop.orders.get(order_id)
+        charged = payments[-1].captured_units()
+        open_lines = [x for x in order.lines if charged.get(x.line_id, 0) < x.quantity]
+        if not open_lines:
+            return
+        line = data.draw(st.sampled_from(open_lines))
+        self.part_captures += 1
+        before = payments[-1].captured
+        payment = self.shop.payments.capture_lines(
+            order_id, {line.line_id: 1}, reference=f"parcel-{self.part_captures}"
+        )
+        assert payment.captured >= before
+        assert payment.captured_units()[line.line_id] == charged.get(line.line_id, 0) + 1
+
     @rule(order_id=orders, reason=_REASONS)
     def hold(self, order_id: str, reason: str) -> None:
         holds = self.model_holds[order_id]
@@ -217,3 +279,38 @@ class OrderLifecycleMachine(RuleBasedStateMachine):
                 assert held == expected_held, (order_id, expected, held)
         assert not self.shop.events.dead_letters(), self.shop.events.dead_letters()
         assert self.shop.events.pending() == 0
+
+    @invariant()
+    def money_adds_up(self) -> None:
+        if not self.takes_payments:
+            return
+        gateway = self.shop.payments.gateway
+        kept = expected = Money.zero(self.shop.settings.currency)
+        for order_id, state in self.model_state.items():
+            order = self.shop.orders.get(order_id)
+            payments = self.shop.payments.for_order(order_id)
+            if order.totals.total.is_zero():
+                assert not payments
+                continue
+            assert len(payments) == 1, (order_id, payments)
+            payment = payments[0]
+            assert payment.amount == order.totals.total
+            assert payment.captured <= payment.authorized
+            assert payment.refunded <= payment.captured
+            kept += payment.captured - payment.refunded
+            if isinstance(gateway, MemoryGateway) and payment.authorization_id:
+                assert gateway.captured(payment.authorization_id) == payment.captured
+                assert gateway.refunded(payment.authorization_id) == payment.refunded
+            if state == "cancelled":
+                assert payment.status in (PaymentStatus.UNPAID, PaymentStatus.REFUNDED)
+                assert (payment.captured - payment.refunded).is_zero()
+            elif payment.status is PaymentStatus.PAID:
+                expected += order.totals.total
+            shipped = state in ("shipped", "delivered", "completed")
+            if shipped and self.shop.settings.capture == "on_shipment":
+                assert payment.status is PaymentStatus.PAID, (order_id, payment)
+            if self.shop.settings.capture == "on_placement" and state != "cancelled":
+                assert payment.status is PaymentStatus.PAID
+            if payment.status is PaymentStatus.PARTIALLY_PAID:
+                expected += payment.captured
+        assert kept == expected

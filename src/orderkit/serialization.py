@@ -47,7 +47,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from orderkit.domain import events as events_module
 from orderkit.domain.events import DomainEvent
 from orderkit.domain.order import Order
-from orderkit.domain.payment import Payment
+from orderkit.domain.payment import GatewayEventKind, Payment
 from orderkit.domain.values import MAX_NOTE_LENGTH, ContactChannel, SalesChannel
 from orderkit.errors import (
     InvalidInput,
@@ -194,6 +194,19 @@ def _strict_enum(cls: type[Enum]) -> Callable[[object, object], Enum]:
     return structure
 
 
+def _strict_datetime(value: object, _: object) -> datetime:
+    _refuse_constant(value)
+    if not isinstance(value, str):
+        raise WrongType("an ISO 8601 time such as 2026-01-05T09:00:00+00:00", value)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidPayload("is not an ISO 8601 time", value=value[:40]) from None
+    if moment.tzinfo is None:
+        raise InvalidPayload("needs a time zone offset, such as +00:00", value=value[:40])
+    return moment
+
+
 def _strict_objects(converter: cattrs.Converter) -> Callable[[type], Callable[[Any, Any], Any]]:
     def factory(cls: type) -> Callable[[Any, Any], Any]:
         inner: Callable[[Any, Any], Any] = make_dict_structure_fn(
@@ -239,7 +252,8 @@ def make_strict_converter() -> cattrs.Converter:
     converter.register_structure_hook(int, _strict_int)
     converter.register_structure_hook(Money, _strict_money)
     # registered per class: the str hook would otherwise take these str-based enums
-    for enum_class in (SalesChannel, ContactChannel):
+    converter.register_structure_hook(datetime, _strict_datetime)
+    for enum_class in (SalesChannel, ContactChannel, GatewayEventKind):
         converter.register_structure_hook(enum_class, _strict_enum(enum_class))
     converter.register_structure_hook_factory(_is_homogenous_tuple, _strict_sequences(converter))
     converter.register_structure_hook_factory(

@@ -46,6 +46,7 @@ from orderkit.errors import (
 )
 from orderkit.money import Money
 from orderkit.ports import Clock, IdSource, PaymentGateway, UnitOfWork, UnitOfWorkFactory
+from orderkit.serialization import loads_untrusted
 from orderkit.service.dispatch import Dispatcher
 from orderkit.service.settings import ShopSettings
 from orderkit.service.transaction import dispatch_after_commit, run_command
@@ -207,6 +208,13 @@ class PaymentService:
         outcome = self._run(work)
         self._after_commit()
         return outcome
+
+    def apply_payment_event_json(self, payload: str | bytes) -> str:
+        """Parse a callback in orderkit's JSON shape of :class:`PaymentGatewayEvent`
+        strictly (unknown keys, wrong types, floats for money and times without a zone
+        are refused with an :class:`~orderkit.errors.InvalidPayload` subclass), then
+        :meth:`apply_payment_event` it."""
+        return self.apply_payment_event(loads_untrusted(payload, PaymentGatewayEvent))
 
     # -- policies (outbox handlers) --------------------------------------------------------------
 

@@ -212,7 +212,7 @@ class PaymentGatewayContract:
         authorization = self._authorize(gateway, currency)
         parts = [money(2_500, currency), money(1, currency), money(7_499, currency)]
         captures = [self._capture(gateway, authorization.id, part) for part in parts]
-        for capture, part in zip(captures, parts):
+        for capture, part in zip(captures, parts, strict=True):
             assert isinstance(capture, GatewayCapture)
             assert capture.id.strip()
             assert capture.authorization_id == authorization.id
@@ -307,7 +307,7 @@ class PaymentGatewayContract:
             self._refund(gateway, first.id, money(1, currency)),
             self._refund(gateway, first.id, money(4_999, currency)),
         ]
-        for refund, minor in zip(refunds, (1_000, 1, 4_999)):
+        for refund, minor in zip(refunds, (1_000, 1, 4_999), strict=True):
             assert isinstance(refund, GatewayRefund)
             assert refund.id.strip()
             assert refund.capture_id == first.id

@@ -60,6 +60,7 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".")
     session.run("python", "benchmarks/run.py", *session.posargs)
     session.run("python", "benchmarks/inventory.py", *session.posargs)
+    session.run("python", "benchmarks/payments.py", *session.posargs)
 
 
 @nox.session

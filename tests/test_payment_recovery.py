@@ -24,13 +24,19 @@ from orderkit.adapters.memory_gateway import MemoryGateway
 from orderkit.service.payments import PaymentService
 
 
-def _shop(store: Any, gateway: MemoryGateway, clock: ManualClock, **settings: Any) -> Shop:
+def _shop(
+    store: Any,
+    gateway: MemoryGateway,
+    clock: ManualClock,
+    ids: SequentialIds | None = None,
+    **settings: Any,
+) -> Shop:
     options: dict[str, Any] = {"track_stock": False, "gateway_retry_delay": timedelta(0)}
     options.update(settings)
     return Shop(
         store,
         clock=clock,
-        ids=SequentialIds(),
+        ids=ids or SequentialIds(),
         gateway=gateway,
         settings=ShopSettings(retry_delay=timedelta(seconds=1), **options),
     )
@@ -77,9 +83,9 @@ def test_placement_that_fails_after_authorizing_voids_the_authorization(
     placed, and the authorization made for it is released."""
     clock = ManualClock()
     gateway = MemoryGateway(seed=2, clock=clock)
-    store = MemoryStore()
-    shop = _shop(store, gateway, clock, track_stock=True)
-    rival = _shop(store, MemoryGateway(seed=3), clock, track_stock=True)
+    store, ids = MemoryStore(), SequentialIds()  # two processes of one shop share ids
+    shop = _shop(store, gateway, clock, ids, track_stock=True)
+    rival = _shop(store, MemoryGateway(seed=3), clock, ids, track_stock=True)
     shop.inventory.add_location(Location("main", "Main"))
     for line in place_command.lines:
         shop.inventory.receive(line.sku, location="main", quantity=line.quantity)

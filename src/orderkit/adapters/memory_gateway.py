@@ -186,7 +186,7 @@ class MemoryGateway:
             self._callback(
                 GatewayEventKind.VOIDED, authorization_id, void_id, rest, authorization.token
             )
-            return GatewayVoid(void_id, authorization_id)
+            return GatewayVoid(void_id, authorization_id, rest)
 
         request = ("void", authorization_id)
         return self._once(idempotency_key, request, authorization.token, run)

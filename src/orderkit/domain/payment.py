@@ -16,10 +16,13 @@ payment only records results, so the domain stays free of I/O.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
+import attrs
 from attrs import define, field, frozen, setters
 
 from orderkit.domain.events import (
@@ -36,12 +39,14 @@ from orderkit.domain.values import MAX_ID_LENGTH, check_payment_token, check_tex
 from orderkit.errors import (
     CurrencyMismatch,
     InvalidField,
+    InvalidInput,
     InvalidPaymentOperation,
     InvalidTransition,
 )
 from orderkit.money import Money
 
 __all__ = [
+    "CALLBACK_PREFIX",
     "PAYMENT_LIFECYCLE",
     "CaptureRecord",
     "GatewayAuthorization",
@@ -53,6 +58,7 @@ __all__ = [
     "PaymentGatewayEvent",
     "PaymentState",
     "PaymentStatus",
+    "RefundPlan",
     "RefundRecord",
     "VoidRecord",
     "lines_share",
@@ -99,6 +105,16 @@ PAYMENT_LIFECYCLE = LifecycleDefinition(
         TransitionSpec("void", [_P.AUTHORIZED.value], _P.VOIDED.value),
         # voiding what is left after partial captures resolves the authorization
         TransitionSpec("void_rest", [_P.PARTIALLY_CAPTURED.value], _P.CAPTURED.value),
+        # resolving it after part of the captured money went back already
+        TransitionSpec(
+            "capture_rest_after_refund",
+            [_P.PARTIALLY_CAPTURED.value],
+            _P.PARTIALLY_REFUNDED.value,
+        ),
+        TransitionSpec(
+            "void_rest_after_refund", [_P.PARTIALLY_CAPTURED.value], _P.PARTIALLY_REFUNDED.value
+        ),
+        TransitionSpec("void_rest_all_refunded", [_P.PARTIALLY_CAPTURED.value], _P.REFUNDED.value),
         # a shipped part may come back before the rest ships: refund it, stay open
         TransitionSpec("refund_open", [_P.PARTIALLY_CAPTURED.value], _P.PARTIALLY_CAPTURED.value),
         TransitionSpec("refund_part", _SETTLED, _P.PARTIALLY_REFUNDED.value),
@@ -109,6 +125,9 @@ PAYMENT_LIFECYCLE = LifecycleDefinition(
 partially refunded → refunded, with voided and failed."""
 
 _LIFECYCLE = PAYMENT_LIFECYCLE.build()
+
+CALLBACK_PREFIX = "gateway:"
+"""The reference of an operation first learnt from a gateway callback (``gateway:<event id>``)."""
 _UNRESOLVED = frozenset({_P.PENDING.value, *_OPEN})
 
 
@@ -134,10 +153,12 @@ class GatewayCapture:
 
 @frozen
 class GatewayVoid:
-    """The release of what was left of authorization ``authorization_id``."""
+    """The release of what was left of authorization ``authorization_id``: ``amount``,
+    when the gateway says (None: whatever the payment has not captured)."""
 
     id: str = field(validator=text(MAX_ID_LENGTH))
     authorization_id: str
+    amount: Money | None = None
 
 
 @frozen
@@ -147,6 +168,11 @@ class GatewayRefund:
     id: str = field(validator=text(MAX_ID_LENGTH))
     capture_id: str
     amount: Money
+
+
+def _optional_id(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        check_text(value, field=attribute.name, limit=MAX_ID_LENGTH)
 
 
 class GatewayEventKind(str, Enum):
@@ -172,10 +198,10 @@ class PaymentGatewayEvent:
     kind: GatewayEventKind = field(converter=GatewayEventKind)
     authorization_id: str = field(validator=text(MAX_ID_LENGTH))
     occurred_at: datetime
-    operation_id: str | None = None
+    operation_id: str | None = field(default=None, validator=_optional_id)
     amount: Money | None = None
-    capture_id: str | None = None
-    reason: str | None = None
+    capture_id: str | None = field(default=None, validator=_optional_id)
+    reason: str | None = field(default=None, validator=_optional_id)
 
 
 # -- what the payment keeps -----------------------------------------------------------------
@@ -206,6 +232,24 @@ class RefundRecord:
 
 
 @frozen
+class RefundPlan:
+    """A refund decided before the gateway is called: which captures give how much.
+
+    Kept on the payment so that a retry after a crash or a lost answer makes the
+    same gateway calls with the same keys, whatever callbacks recorded meanwhile.
+    """
+
+    reference: str
+    parts: tuple[tuple[str, Money], ...]
+    at: datetime
+
+    @property
+    def amount(self) -> Money:
+        """The planned refund in total."""
+        return Money.sum((part for _, part in self.parts), self.parts[0][1].currency)
+
+
+@frozen
 class VoidRecord:
     """The recorded release of the authorization's uncaptured ``amount``."""
 
@@ -232,6 +276,7 @@ class Payment:
     captures: tuple[CaptureRecord, ...] = field(default=(), converter=_tuple)
     refunds: tuple[RefundRecord, ...] = field(default=(), converter=_tuple)
     void_record: VoidRecord | None = None
+    refund_plans: tuple[RefundPlan, ...] = field(default=(), converter=_tuple, repr=False)
     failure_reason: str | None = None
     seen_events: tuple[str, ...] = field(default=(), converter=_tuple, repr=False)
     parked_events: tuple[PaymentGatewayEvent, ...] = field(default=(), converter=_tuple, repr=False)
@@ -297,6 +342,56 @@ class Payment:
         """What can still be refunded: captured minus refunded."""
         return self.captured - self.refunded
 
+    def refund_plan(self, reference: str) -> RefundPlan | None:
+        """The refund planned under ``reference``, if any."""
+        return next((p for p in self.refund_plans if p.reference == reference), None)
+
+    def plan_refund(self, reference: str, amount: Money, at: datetime) -> RefundPlan:
+        """Decide, before calling the gateway, which captures refund ``amount`` (oldest
+        first) and keep the plan under ``reference``.
+
+        Parts already planned under other references and not yet recorded count as
+        taken. Raises :class:`InvalidPaymentOperation` when the reference was planned
+        before or the amount is more than can be refunded.
+        """
+        check_text(reference, field="reference", limit=MAX_ID_LENGTH)
+        self._same_money(amount, "refund")
+        if amount.minor_units <= 0:
+            raise InvalidPaymentOperation(f"a refund must be positive, not {amount}")
+        if self.refund_plan(reference) is not None:
+            raise InvalidPaymentOperation(
+                f"payment {self.id} already has a refund planned under {reference!r}"
+            )
+        left, parts = amount, []
+        for capture in self.captures:
+            if left.is_zero():
+                break
+            available = self.refundable_of(capture.id) - self._outstanding(capture.id)
+            part = min(left, available, key=lambda money: money.amount)
+            if part.minor_units > 0:
+                parts.append((capture.id, part))
+                left = left - part
+        if not left.is_zero():
+            raise InvalidPaymentOperation(
+                f"payment {self.id}: cannot refund {amount}, {amount - left} is refundable now"
+            )
+        plan = RefundPlan(reference, tuple(parts), at)
+        self.refund_plans = (*self.refund_plans, plan)
+        return plan
+
+    def _outstanding(self, capture_id: str) -> Money:
+        """Planned refund parts of ``capture_id`` not yet recorded."""
+        recorded = {(r.reference, r.capture_id) for r in self.refunds}
+        return Money.sum(
+            (
+                part
+                for plan in self.refund_plans
+                for planned_capture, part in plan.parts
+                if planned_capture == capture_id and (plan.reference, capture_id) not in recorded
+            ),
+            self.currency,
+        )
+
     def refundable_of(self, capture_id: str) -> Money:
         """What can still be refunded from capture ``capture_id``."""
         capture = self._capture(capture_id)
@@ -341,7 +436,13 @@ class Payment:
     # -- changes ----------------------------------------------------------------------------
 
     def authorize(self, authorization: GatewayAuthorization, at: datetime) -> None:
-        """Record the gateway's approval of the whole amount."""
+        """Record the gateway's approval of the whole amount (and apply any callbacks
+        that were waiting for it)."""
+        self._authorize(authorization, at)
+        self._drain_parked(at)
+
+    def _authorize(self, authorization: GatewayAuthorization, at: datetime) -> None:
+        """Record the approval (see :meth:`authorize`), without draining parked events."""
         self._same_money(authorization.amount, "authorization")
         if authorization.amount != self.amount:
             raise InvalidPaymentOperation(
@@ -371,14 +472,30 @@ class Payment:
         includes_shipping: bool = False,
     ) -> bool:
         """Record a capture (see :meth:`record_capture`), without draining parked events."""
-        if self._capture(capture.id) is not None:
-            return False
+        known = self._capture(capture.id)
+        if known is not None:
+            if not known.reference.startswith(CALLBACK_PREFIX) or reference.startswith(
+                CALLBACK_PREFIX
+            ):
+                return False
+            # A callback recorded it before our own call's answer: keep what the capture was
+            # for (the shipment's units and shipping), so later shares are computed right.
+            relabelled = attrs.evolve(
+                known,
+                reference=reference,
+                units=tuple(sorted((units or {}).items())),
+                includes_shipping=includes_shipping,
+            )
+            self.captures = tuple(relabelled if c is known else c for c in self.captures)
+            return True
         self._same_money(capture.amount, "capture")
         self._own_authorization(capture.authorization_id)
         if not capture.amount.minor_units > 0:
             raise InvalidPaymentOperation(f"a capture must be positive, not {capture.amount}")
         rest = self.capturable
-        trigger = "capture_rest" if capture.amount == rest else "capture_part"
+        trigger = "capture_part"
+        if capture.amount == rest:
+            trigger = "capture_rest" if self.refunds == () else "capture_rest_after_refund"
         if self.state in _OPEN and capture.amount > rest:
             raise InvalidPaymentOperation(
                 f"payment {self.id}: cannot capture {capture.amount}, only {rest} is capturable"
@@ -403,8 +520,20 @@ class Payment:
         if self.void_record is not None and self.void_record.id == void.id:
             return False
         self._own_authorization(void.authorization_id)
-        trigger = "void_rest" if self.state == _P.PARTIALLY_CAPTURED.value else "void"
         rest = self.capturable
+        if void.amount is not None and void.amount != rest:
+            raise InvalidPaymentOperation(
+                f"payment {self.id}: the gateway released {void.amount} but {rest} is "
+                "uncaptured here (a capture not yet recorded?)"
+            )
+        trigger = "void"
+        if self.state == _P.PARTIALLY_CAPTURED.value:
+            refunded = self.refunded
+            trigger = "void_rest"
+            if refunded == self.captured:
+                trigger = "void_rest_all_refunded"
+            elif not refunded.is_zero():
+                trigger = "void_rest_after_refund"
         _LIFECYCLE.fire(self, trigger)
         self.void_record = VoidRecord(void.id, rest, at)
         self.pending_events.append(PaymentVoided(at, self.order_id, self.id, rest))
@@ -412,8 +541,15 @@ class Payment:
 
     def _record_refund(self, refund: GatewayRefund, at: datetime, *, reference: str) -> bool:
         """Record a refund (see :meth:`record_refund`), without draining parked events."""
-        if any(r.id == refund.id for r in self.refunds):
-            return False
+        known = next((r for r in self.refunds if r.id == refund.id), None)
+        if known is not None:
+            if not known.reference.startswith(CALLBACK_PREFIX) or reference.startswith(
+                CALLBACK_PREFIX
+            ):
+                return False
+            relabelled = attrs.evolve(known, reference=reference)
+            self.refunds = tuple(relabelled if r is known else r for r in self.refunds)
+            return True
         self._same_money(refund.amount, "refund")
         if not refund.amount.minor_units > 0:
             raise InvalidPaymentOperation(f"a refund must be positive, not {refund.amount}")
@@ -467,6 +603,23 @@ class Payment:
         With nothing captured the payment is voided; after partial captures the
         authorization is resolved and the payment counts as captured.
         """
+        known = self.void_record is not None and self.void_record.id == void.id
+        if not known and void.amount is not None and void.amount != self.capturable:
+            # The gateway released less than is uncaptured here: a capture it made is not
+            # recorded yet. Keep the void as a parked callback; it applies after that capture.
+            event = PaymentGatewayEvent(
+                id=_synthetic_id("void", void.id),
+                kind=GatewayEventKind.VOIDED,
+                authorization_id=void.authorization_id,
+                occurred_at=at,
+                operation_id=void.id,
+                amount=void.amount,
+            )
+            if event.id in self.seen_events:
+                return False
+            self.seen_events = (*self.seen_events, event.id)
+            self.parked_events = (*self.parked_events, event)
+            return True
         changed = self._record_void(void, at)
         self._drain_parked(at)
         return changed
@@ -504,8 +657,7 @@ class Payment:
         if outcome is None:
             self.parked_events = (*self.parked_events, event)
             return "parked"
-        if outcome == "applied":
-            self._drain_parked(at)
+        self._drain_parked(at)
         return outcome
 
     # -- internals ----------------------------------------------------------------------------
@@ -513,12 +665,12 @@ class Payment:
     def _try_event(self, event: PaymentGatewayEvent, at: datetime) -> str | None:
         """Apply one event; "applied", "known", or None when it cannot apply (yet)."""
         kind, state = event.kind, self.state
-        reference = f"gateway:{event.id}"
+        reference = f"{CALLBACK_PREFIX}{event.id}"
         try:
             if kind is GatewayEventKind.AUTHORIZED:
                 if state != _P.PENDING.value:
                     return "known"
-                self.authorize(GatewayAuthorization(event.authorization_id, _money(event)), at)
+                self._authorize(GatewayAuthorization(event.authorization_id, _money(event)), at)
             elif kind is GatewayEventKind.AUTHORIZATION_FAILED:
                 if state != _P.PENDING.value:
                     return "known"
@@ -530,11 +682,11 @@ class Payment:
                 if not self._record_capture(capture, at, reference=reference):
                     return "known"
             elif kind is GatewayEventKind.VOIDED:
-                void = GatewayVoid(_operation(event), event.authorization_id)
-                if state == _P.PENDING.value:
-                    return None
-                if self.void_record is not None or self.is_resolved:
-                    return "known"
+                void = GatewayVoid(_operation(event), event.authorization_id, event.amount)
+                if self.void_record is not None:
+                    return "known" if self.void_record.id == void.id else None
+                if state not in _OPEN:
+                    return None  # not authorized yet, or a void the record contradicts
                 self._record_void(void, at)
             else:
                 if event.capture_id is None or self._capture(event.capture_id) is None:
@@ -542,7 +694,7 @@ class Payment:
                 refund = GatewayRefund(_operation(event), event.capture_id, _money(event))
                 if not self._record_refund(refund, at, reference=reference):
                     return "known"
-        except (InvalidPaymentOperation, InvalidField, CurrencyMismatch, InvalidTransition):
+        except (InvalidPaymentOperation, InvalidInput, InvalidTransition):
             # it contradicts what is recorded (a capture after our void, say): keep it
             # parked where an operator can see it rather than bend the money rules
             return None
@@ -573,6 +725,14 @@ class Payment:
             raise CurrencyMismatch(
                 f"the {what} must be Money in {self.currency}", field="amount", value=amount
             )
+
+
+def _synthetic_id(kind: str, operation_id: str) -> str:
+    """An event id for a result of our own call kept as a parked callback."""
+    text_id = f"{kind}:{operation_id}"
+    if len(text_id) <= MAX_ID_LENGTH:
+        return text_id
+    return f"{kind}:" + hashlib.sha256(operation_id.encode()).hexdigest()[:40]
 
 
 def _money(event: PaymentGatewayEvent) -> Money:

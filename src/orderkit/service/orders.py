@@ -123,8 +123,7 @@ class OrderService:
         # Check everything but the payment first (a stored result for the key, the input,
         # the stock) without committing, so the card is not touched for an order that
         # cannot be placed. The commit re-checks it all.
-        with self._uow() as uow:
-            checked = work(uow, self._clock.now().astimezone(timezone.utc))
+        checked = self._check_first(work, twin_possible=key is not None)
         if checked.id != order_id:
             return checked  # the stored result of an earlier request with this key
         if checked.totals.total.is_zero():
@@ -138,13 +137,28 @@ class OrderService:
         try:
             order = self._run(work, retry_on=retry_on)
         except Exception:
-            self._payments.void_unused(authorization, gateway_key)
+            self._payments.void_unused(checked, authorization, gateway_key)
             raise
         if order.id != order_id and not any(
             p.authorization_id == authorization.id for p in self._payments.for_order(order.id)
         ):
-            self._payments.void_unused(authorization, gateway_key)
+            self._payments.void_unused(checked, authorization, gateway_key)
         return order
+
+    def _check_first(
+        self, work: Callable[[UnitOfWork, datetime], Order], *, twin_possible: bool
+    ) -> Order:
+        """Run ``work`` without committing. With an idempotency key, a twin request may
+        take the stock between our reading the key and the stock: look again then."""
+        retries = self._settings.concurrency_retries if twin_possible else 0
+        for attempt in range(retries + 1):
+            try:
+                with self._uow() as uow:
+                    return work(uow, self._clock.now().astimezone(timezone.utc))
+            except OutOfStock:
+                if attempt == retries:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def acknowledge(self, order_id: str) -> Order:
         """Confirm the order to the customer with a promised delivery date.

@@ -33,6 +33,7 @@ from orderkit.domain.payment import (
     PaymentGatewayEvent,
     PaymentState,
     PaymentStatus,
+    RefundPlan,
     lines_share,
 )
 from orderkit.domain.values import MAX_ID_LENGTH, check_text
@@ -120,11 +121,26 @@ class PaymentService:
     def authorize(self, amount: Money, token: str, *, key: str) -> GatewayAuthorization:
         """Ask the gateway to hold ``amount``, retrying outages with the same key.
 
+        If the gateway answers with an authorization that a failed placement already
+        voided (a retry of that request reuses its key), a new one is asked for under
+        a key derived from the voided one, so retries stay idempotent.
+
         Raises :class:`~orderkit.errors.PaymentDeclined` when declined and
         :class:`GatewayUnavailable` when the gateway stayed unreachable.
         """
         gateway = self._require_gateway()
-        return self._call(lambda: gateway.authorize(amount, token, idempotency_key=key))
+        for _ in range(100):
+
+            def ask(key: str = key) -> GatewayAuthorization:
+                return gateway.authorize(amount, token, idempotency_key=key)
+
+            authorization = self._call(ask)
+            with self._uow() as uow:
+                known = uow.payments.by_authorization(authorization.id)
+            if known is None or known.state != PaymentState.VOIDED.value:
+                return authorization
+            key = gateway_key(key, "after", authorization.id)
+        raise PaymentError("the gateway keeps answering with voided authorizations")
 
     def new_payment(
         self, order: Order, authorization: GatewayAuthorization, now: datetime
@@ -140,16 +156,29 @@ class PaymentService:
         payment.authorize(authorization, now)
         return payment
 
-    def void_unused(self, authorization: GatewayAuthorization, key: str) -> None:
-        """Release an authorization no order came to hold (placement failed after it).
-        Best effort: if the gateway cannot be reached, the hold lapses by itself."""
+    def void_unused(self, order: Order, authorization: GatewayAuthorization, key: str) -> None:
+        """Release the authorization made for ``order``, which could not be stored (its
+        stock went meanwhile), and keep a voided payment of it, so that a retry of the
+        request knows to ask for a fresh authorization. Best effort: if the gateway
+        cannot be reached, the hold lapses by itself."""
         gateway = self._require_gateway()
         try:
-            self._call(
+            void = self._call(
                 lambda: gateway.void(authorization.id, idempotency_key=gateway_key(key, "void"))
             )
         except PaymentError as error:
             log.warning("could not void unused authorization: %s", type(error).__name__)
+            return
+
+        def record(uow: UnitOfWork, now: datetime) -> None:
+            if uow.payments.by_authorization(authorization.id) is not None:
+                return
+            payment = self.new_payment(order, authorization, now)
+            payment.record_void(void, now)
+            payment.pending_events.clear()  # no order exists for subscribers to look up
+            uow.payments.add(payment)
+
+        self._run(record)
 
     # -- money commands ---------------------------------------------------------------------------
 
@@ -235,7 +264,7 @@ class PaymentService:
         if not self.for_order(event.order_id):
             return
         self._move(event.order_id, lambda p: self._void(p) if p.state in _OPEN else None)
-        self._move(event.order_id, lambda p: self._refund_all(p, "order-cancelled"))
+        self._move(event.order_id, lambda p: self._refund(p, None, "order-cancelled"))
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -246,6 +275,7 @@ class PaymentService:
         the result (or None when there is nothing to do). The step runs on a fresh copy
         in a unit of work, re-run on a lost race.
         """
+        self._require_gateway()
         payments = self.for_order(order_id)
         if not payments:
             raise PaymentNotFound(f"order {order_id!r} has no payment")
@@ -342,36 +372,36 @@ class PaymentService:
         )
         return lambda p, now: p.record_void(void, now)
 
-    def _refund(self, payment: Payment, amount: Money, reference: str) -> Step | None:
+    def _refund(self, payment: Payment, amount: Money | None, reference: str) -> Step | None:
+        """Refund ``amount`` (None: everything refundable) under ``reference``.
+
+        The plan (which captures give how much) is committed on the payment before the
+        gateway is called, so a retry, after a crash or a lost answer, repeats the same
+        calls with the same keys; parts already recorded under the reference are skipped.
+        """
         check_text(reference, field="reference", limit=MAX_ID_LENGTH)
-        if not isinstance(amount, Money) or amount.minor_units <= 0:
-            raise InvalidPaymentOperation(f"a refund must be positive Money, not {amount}")
-        # Plan as if this reference's earlier parts had not happened, so a retry after a
-        # crash halfway makes the same parts with the same keys.
-        done = {r.capture_id: r for r in payment.refunds if r.reference == reference}
-        left = amount
-        parts: list[tuple[str, Money]] = []
-        for capture in payment.captures:
-            if left.is_zero():
-                break
-            available = payment.refundable_of(capture.id)
-            if capture.id in done:
-                available = available + done[capture.id].amount
-            part = min(left, available, key=lambda m: m.amount)
-            if part.minor_units > 0:
-                parts.append((capture.id, part))
-                left = left - part
-        if not left.is_zero():
+        plan = payment.refund_plan(reference)
+        if plan is None:
+            if amount is None:
+                amount = payment.refundable
+                if amount.is_zero():
+                    return None
+            if not isinstance(amount, Money) or amount.minor_units <= 0:
+                raise InvalidPaymentOperation(f"a refund must be positive Money, not {amount}")
+            payment.plan_refund(reference, amount, self._clock.now())  # checks, before any write
+            plan = self._run(lambda uow, now: self._commit_plan(uow, payment.id, reference, amount))
+        elif amount is not None and amount != plan.amount:
             raise InvalidPaymentOperation(
-                f"payment {payment.id}: cannot refund {amount}, {payment.refundable} is refundable"
+                f"reference {reference!r} was used for a refund of {plan.amount}, not {amount}"
             )
+        done = {r.capture_id for r in payment.refunds if r.reference == reference}
         gateway = self._require_gateway()
 
         def refund_part(capture_id: str, part: Money) -> GatewayRefund:
             key = gateway_key(payment.id, "refund", reference, capture_id)
             return self._call(lambda: gateway.refund(capture_id, part, idempotency_key=key))
 
-        refunds = [refund_part(c, part) for c, part in parts if c not in done]
+        refunds = [refund_part(c, part) for c, part in plan.parts if c not in done]
         if not refunds:
             return None
 
@@ -381,12 +411,19 @@ class PaymentService:
 
         return record
 
-    def _refund_all(self, payment: Payment, reference: str) -> Step | None:
-        """Refund everything captured (counting this reference's earlier parts, so a
-        retry asks for the same amount)."""
-        earlier = [r.amount for r in payment.refunds if r.reference == reference]
-        amount = payment.refundable + Money.sum(earlier, payment.currency)
-        return None if amount.is_zero() else self._refund(payment, amount, reference)
+    def _commit_plan(
+        self, uow: UnitOfWork, payment_id: str, reference: str, amount: Money
+    ) -> RefundPlan:
+        payment = uow.payments.get(payment_id)
+        plan = payment.refund_plan(reference)
+        if plan is None:
+            plan = payment.plan_refund(reference, amount, self._clock.now())
+            uow.payments.save(payment)
+        elif plan.amount != amount:  # a concurrent call planned this reference first
+            raise InvalidPaymentOperation(
+                f"reference {reference!r} was used for a refund of {plan.amount}, not {amount}"
+            )
+        return plan
 
     def _call(self, operation: Callable[[], T]) -> T:
         """Call the gateway; on :class:`GatewayUnavailable` retry (same key) with back-off."""

@@ -28,12 +28,13 @@ def run_command(
     retry_on: Retry,
 ) -> tuple[T, list[DomainEvent]]:
     """Run ``work(uow, now)`` in a fresh unit of work and commit; return its result and
-    the committed events. A commit that raises ``retry_on`` (a stale version, a key
-    claimed meanwhile) re-runs ``work`` from a fresh load, up to ``retries`` times."""
+    the committed events. When ``work`` or the commit raises ``retry_on`` (a stale
+    version, a key claimed or stock taken meanwhile), ``work`` is re-run from a fresh
+    load, up to ``retries`` times."""
     for attempt in range(retries + 1):
         with uow() as unit:
-            result = work(unit, clock.now().astimezone(timezone.utc))
             try:
+                result = work(unit, clock.now().astimezone(timezone.utc))
                 events = unit.commit()
             except Exception as error:
                 if retry_on is None or not isinstance(error, retry_on) or attempt == retries:

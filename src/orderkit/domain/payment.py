@@ -16,15 +16,13 @@ payment only records results, so the domain stays free of I/O.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from enum import Enum
-from typing import Any
 
 import attrs
-from attrs import define, field, frozen, setters
+from attrs import define, field, setters
 
+from orderkit.domain import payment_callbacks
 from orderkit.domain.events import (
     DomainEvent,
     PaymentAuthorized,
@@ -33,15 +31,28 @@ from orderkit.domain.events import (
     PaymentRefunded,
     PaymentVoided,
 )
-from orderkit.domain.lifecycle import LifecycleDefinition, TransitionSpec
+from orderkit.domain.gateway import (
+    CALLBACK_PREFIX,
+    GatewayAuthorization,
+    GatewayCapture,
+    GatewayEventKind,
+    GatewayRefund,
+    GatewayVoid,
+    PaymentGatewayEvent,
+)
 from orderkit.domain.order import Order
+from orderkit.domain.payment_lifecycle import (
+    OPEN_STATES,
+    PAYMENT_LIFECYCLE,
+    PaymentState,
+    PaymentStatus,
+)
+from orderkit.domain.payment_records import CaptureRecord, RefundPlan, RefundRecord, VoidRecord
 from orderkit.domain.values import MAX_ID_LENGTH, check_payment_token, check_text, text
 from orderkit.errors import (
     CurrencyMismatch,
     InvalidField,
-    InvalidInput,
     InvalidPaymentOperation,
-    InvalidTransition,
 )
 from orderkit.money import Money
 
@@ -65,197 +76,10 @@ __all__ = [
 ]
 
 
-class PaymentState(str, Enum):
-    """The states of a payment's lifecycle. ``Payment.state`` holds the plain value."""
-
-    PENDING = "pending"
-    AUTHORIZED = "authorized"
-    PARTIALLY_CAPTURED = "partially_captured"
-    CAPTURED = "captured"
-    PARTIALLY_REFUNDED = "partially_refunded"
-    REFUNDED = "refunded"
-    VOIDED = "voided"
-    FAILED = "failed"
-
-
-class PaymentStatus(str, Enum):
-    """What an order shows about its payment, derived from the amounts (never stored)."""
-
-    UNPAID = "unpaid"
-    AUTHORIZED = "authorized"
-    PARTIALLY_PAID = "partially_paid"
-    PAID = "paid"
-    PARTIALLY_REFUNDED = "partially_refunded"
-    REFUNDED = "refunded"
-
-
-_P = PaymentState
-_OPEN = [_P.AUTHORIZED.value, _P.PARTIALLY_CAPTURED.value]
-_SETTLED = [_P.CAPTURED.value, _P.PARTIALLY_REFUNDED.value]
-PAYMENT_LIFECYCLE = LifecycleDefinition(
-    aggregate="payment",
-    states=[state.value for state in PaymentState],
-    initial=_P.PENDING.value,
-    final=[_P.REFUNDED.value, _P.VOIDED.value, _P.FAILED.value],
-    transitions=[
-        TransitionSpec("authorize", [_P.PENDING.value], _P.AUTHORIZED.value),
-        TransitionSpec("fail", [_P.PENDING.value], _P.FAILED.value),
-        TransitionSpec("capture_part", _OPEN, _P.PARTIALLY_CAPTURED.value),
-        TransitionSpec("capture_rest", _OPEN, _P.CAPTURED.value),
-        TransitionSpec("void", [_P.AUTHORIZED.value], _P.VOIDED.value),
-        # voiding what is left after partial captures resolves the authorization
-        TransitionSpec("void_rest", [_P.PARTIALLY_CAPTURED.value], _P.CAPTURED.value),
-        # resolving it after part of the captured money went back already
-        TransitionSpec(
-            "capture_rest_after_refund",
-            [_P.PARTIALLY_CAPTURED.value],
-            _P.PARTIALLY_REFUNDED.value,
-        ),
-        TransitionSpec(
-            "void_rest_after_refund", [_P.PARTIALLY_CAPTURED.value], _P.PARTIALLY_REFUNDED.value
-        ),
-        TransitionSpec("void_rest_all_refunded", [_P.PARTIALLY_CAPTURED.value], _P.REFUNDED.value),
-        # a shipped part may come back before the rest ships: refund it, stay open
-        TransitionSpec("refund_open", [_P.PARTIALLY_CAPTURED.value], _P.PARTIALLY_CAPTURED.value),
-        TransitionSpec("refund_part", _SETTLED, _P.PARTIALLY_REFUNDED.value),
-        TransitionSpec("refund_rest", _SETTLED, _P.REFUNDED.value),
-    ],
-)
-"""The payment graph: pending → authorized → partially captured → captured →
-partially refunded → refunded, with voided and failed."""
-
 _LIFECYCLE = PAYMENT_LIFECYCLE.build()
 
-CALLBACK_PREFIX = "gateway:"
-"""The reference of an operation first learnt from a gateway callback (``gateway:<event id>``)."""
-_UNRESOLVED = frozenset({_P.PENDING.value, *_OPEN})
-
-
-# -- what the gateway returns -------------------------------------------------------------
-
-
-@frozen
-class GatewayAuthorization:
-    """An approved authorization: ``amount`` is held on the payment method."""
-
-    id: str = field(validator=text(MAX_ID_LENGTH))
-    amount: Money
-
-
-@frozen
-class GatewayCapture:
-    """A capture of ``amount`` from authorization ``authorization_id``."""
-
-    id: str = field(validator=text(MAX_ID_LENGTH))
-    authorization_id: str
-    amount: Money
-
-
-@frozen
-class GatewayVoid:
-    """The release of what was left of authorization ``authorization_id``: ``amount``,
-    when the gateway says (None: whatever the payment has not captured)."""
-
-    id: str = field(validator=text(MAX_ID_LENGTH))
-    authorization_id: str
-    amount: Money | None = None
-
-
-@frozen
-class GatewayRefund:
-    """A refund of ``amount`` from capture ``capture_id``."""
-
-    id: str = field(validator=text(MAX_ID_LENGTH))
-    capture_id: str
-    amount: Money
-
-
-def _optional_id(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None:
-        check_text(value, field=attribute.name, limit=MAX_ID_LENGTH)
-
-
-class GatewayEventKind(str, Enum):
-    """What a gateway callback reports."""
-
-    AUTHORIZED = "authorized"
-    AUTHORIZATION_FAILED = "authorization_failed"
-    CAPTURED = "captured"
-    VOIDED = "voided"
-    REFUNDED = "refunded"
-
-
-@frozen
-class PaymentGatewayEvent:
-    """A gateway callback (webhook): ``id`` is stable across its redeliveries.
-
-    ``operation_id`` is the gateway's id of the capture, refund or void (for
-    ``authorized`` and ``authorization_failed``, the authorization's id);
-    ``capture_id`` names the refunded capture; ``amount`` is the money moved.
-    """
-
-    id: str = field(validator=text(MAX_ID_LENGTH))
-    kind: GatewayEventKind = field(converter=GatewayEventKind)
-    authorization_id: str = field(validator=text(MAX_ID_LENGTH))
-    occurred_at: datetime
-    operation_id: str | None = field(default=None, validator=_optional_id)
-    amount: Money | None = None
-    capture_id: str | None = field(default=None, validator=_optional_id)
-    reason: str | None = field(default=None, validator=_optional_id)
-
-
-# -- what the payment keeps -----------------------------------------------------------------
-
-
-@frozen
-class CaptureRecord:
-    """A recorded capture; ``units`` (line id, units) when it paid for shipped units,
-    ``includes_shipping`` when it also paid the order's shipping charge."""
-
-    id: str
-    amount: Money
-    reference: str
-    at: datetime
-    units: tuple[tuple[str, int], ...] = ()
-    includes_shipping: bool = False
-
-
-@frozen
-class RefundRecord:
-    """A recorded refund of ``amount`` from capture ``capture_id``."""
-
-    id: str
-    capture_id: str
-    amount: Money
-    reference: str
-    at: datetime
-
-
-@frozen
-class RefundPlan:
-    """A refund decided before the gateway is called: which captures give how much.
-
-    Kept on the payment so that a retry after a crash or a lost answer makes the
-    same gateway calls with the same keys, whatever callbacks recorded meanwhile.
-    """
-
-    reference: str
-    parts: tuple[tuple[str, Money], ...]
-    at: datetime
-
-    @property
-    def amount(self) -> Money:
-        """The planned refund in total."""
-        return Money.sum((part for _, part in self.parts), self.parts[0][1].currency)
-
-
-@frozen
-class VoidRecord:
-    """The recorded release of the authorization's uncaptured ``amount``."""
-
-    id: str
-    amount: Money
-    at: datetime
+_P = PaymentState
+_UNRESOLVED = frozenset({_P.PENDING.value, *OPEN_STATES})
 
 
 def _tuple(value: Iterable[object]) -> tuple[object, ...]:
@@ -333,7 +157,7 @@ class Payment:
     @property
     def capturable(self) -> Money:
         """What can still be captured: the authorization's uncaptured rest, while open."""
-        if self.state not in _OPEN:
+        if self.state not in OPEN_STATES:
             return Money.zero(self.currency)
         return self.amount - self.captured
 
@@ -410,7 +234,7 @@ class Payment:
         partially refunded or refunded."""
         captured = self.captured
         if captured.is_zero():
-            if self.state in _OPEN:
+            if self.state in OPEN_STATES:
                 return PaymentStatus.AUTHORIZED
             return PaymentStatus.UNPAID
         refunded = self.refunded
@@ -496,7 +320,7 @@ class Payment:
         trigger = "capture_part"
         if capture.amount == rest:
             trigger = "capture_rest" if self.refunds == () else "capture_rest_after_refund"
-        if self.state in _OPEN and capture.amount > rest:
+        if self.state in OPEN_STATES and capture.amount > rest:
             raise InvalidPaymentOperation(
                 f"payment {self.id}: cannot capture {capture.amount}, only {rest} is capturable"
             )
@@ -608,7 +432,7 @@ class Payment:
             # The gateway released less than is uncaptured here: a capture it made is not
             # recorded yet. Keep the void as a parked callback; it applies after that capture.
             event = PaymentGatewayEvent(
-                id=_synthetic_id("void", void.id),
+                id=payment_callbacks.synthetic_id("void", void.id),
                 kind=GatewayEventKind.VOIDED,
                 authorization_id=void.authorization_id,
                 occurred_at=at,
@@ -645,70 +469,10 @@ class Payment:
           before the authorization); it is kept and applied when it can;
         * ``"applied"``: it was recorded (and any parked events it unblocked too).
         """
-        if event.id in self.seen_events:
-            return "duplicate"
-        if event.authorization_id != self.authorization_id and self.authorization_id is not None:
-            raise InvalidPaymentOperation(
-                f"event {event.id} is for authorization {event.authorization_id}, "
-                f"not payment {self.id}'s"
-            )
-        outcome = self._try_event(event, at)
-        self.seen_events = (*self.seen_events, event.id)
-        if outcome is None:
-            self.parked_events = (*self.parked_events, event)
-            return "parked"
-        self._drain_parked(at)
-        return outcome
-
-    # -- internals ----------------------------------------------------------------------------
-
-    def _try_event(self, event: PaymentGatewayEvent, at: datetime) -> str | None:
-        """Apply one event; "applied", "known", or None when it cannot apply (yet)."""
-        kind, state = event.kind, self.state
-        reference = f"{CALLBACK_PREFIX}{event.id}"
-        try:
-            if kind is GatewayEventKind.AUTHORIZED:
-                if state != _P.PENDING.value:
-                    return "known"
-                self._authorize(GatewayAuthorization(event.authorization_id, _money(event)), at)
-            elif kind is GatewayEventKind.AUTHORIZATION_FAILED:
-                if state != _P.PENDING.value:
-                    return "known"
-                self.fail(event.reason or "declined", at)
-            elif kind is GatewayEventKind.CAPTURED:
-                if state == _P.PENDING.value:
-                    return None
-                capture = GatewayCapture(_operation(event), event.authorization_id, _money(event))
-                if not self._record_capture(capture, at, reference=reference):
-                    return "known"
-            elif kind is GatewayEventKind.VOIDED:
-                void = GatewayVoid(_operation(event), event.authorization_id, event.amount)
-                if self.void_record is not None:
-                    return "known" if self.void_record.id == void.id else None
-                if state not in _OPEN:
-                    return None  # not authorized yet, or a void the record contradicts
-                self._record_void(void, at)
-            else:
-                if event.capture_id is None or self._capture(event.capture_id) is None:
-                    return None
-                refund = GatewayRefund(_operation(event), event.capture_id, _money(event))
-                if not self._record_refund(refund, at, reference=reference):
-                    return "known"
-        except (InvalidPaymentOperation, InvalidInput, InvalidTransition):
-            # it contradicts what is recorded (a capture after our void, say): keep it
-            # parked where an operator can see it rather than bend the money rules
-            return None
-        return "applied"
+        return payment_callbacks.apply(self, event, at)
 
     def _drain_parked(self, at: datetime) -> None:
-        progress = True
-        while progress and self.parked_events:
-            progress = False
-            for parked in self.parked_events:
-                if self._try_event(parked, at) is not None:
-                    self.parked_events = tuple(p for p in self.parked_events if p is not parked)
-                    progress = True
-                    break
+        payment_callbacks.drain(self, at)
 
     def _capture(self, capture_id: str) -> CaptureRecord | None:
         return next((c for c in self.captures if c.id == capture_id), None)
@@ -725,28 +489,6 @@ class Payment:
             raise CurrencyMismatch(
                 f"the {what} must be Money in {self.currency}", field="amount", value=amount
             )
-
-
-def _synthetic_id(kind: str, operation_id: str) -> str:
-    """An event id for a result of our own call kept as a parked callback."""
-    text_id = f"{kind}:{operation_id}"
-    if len(text_id) <= MAX_ID_LENGTH:
-        return text_id
-    return f"{kind}:" + hashlib.sha256(operation_id.encode()).hexdigest()[:40]
-
-
-def _money(event: PaymentGatewayEvent) -> Money:
-    if event.amount is None:
-        raise InvalidField("this kind of event needs an amount", field="amount", value=None)
-    return event.amount
-
-
-def _operation(event: PaymentGatewayEvent) -> str:
-    if not event.operation_id:
-        raise InvalidField(
-            "this kind of event needs the gateway's operation id", field="operation_id", value=None
-        )
-    return event.operation_id
 
 
 def lines_share(

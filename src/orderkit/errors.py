@@ -319,3 +319,21 @@ class InvalidPaymentOperation(PaymentError):
 
 class PaymentNotFound(NotFound):
     """No payment matches the given order, id or gateway reference."""
+
+
+class CarrierError(OrderkitError):
+    """A carrier refused a request (an unknown rate, a label already scanned, ...)."""
+
+
+class CarrierUnavailable(CarrierError):
+    """The carrier could not be reached; retry (with the same idempotency key)."""
+
+    retryable = True
+
+
+class ShipmentNotFound(NotFound):
+    """No shipment has the given id or tracking number."""
+
+
+class FulfilmentError(OrderkitError):
+    """A fulfilment step cannot be taken in the order's or shipment's current situation."""

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from attrs import field, frozen
 
+from orderkit.domain.carrier import Label, Rate, TrackingEvent
 from orderkit.domain.events import DomainEvent
 from orderkit.domain.inventory import Location, Movement, Reservation, StockItem, StockLevel
 from orderkit.domain.order import Order
@@ -23,11 +24,13 @@ from orderkit.domain.payment import (
     GatewayVoid,
     Payment,
 )
+from orderkit.domain.shipment import Shipment
 from orderkit.domain.stock_changes import StockChange
 from orderkit.domain.values import ContactChannel
 from orderkit.money import Money
 
 __all__ = [
+    "Carrier",
     "Clock",
     "DeadLetter",
     "IdSource",
@@ -38,6 +41,7 @@ __all__ = [
     "OutboxRecord",
     "PaymentGateway",
     "PaymentRepository",
+    "ShipmentRepository",
     "StockRepository",
     "Store",
     "UnitOfWork",
@@ -140,6 +144,36 @@ class PaymentRepository(Protocol):
         :meth:`OrderRepository.save`."""
 
 
+class ShipmentRepository(Protocol):
+    """Shipments as seen inside one unit of work (same staging rules as orders)."""
+
+    def add(self, shipment: Shipment) -> None:
+        """Stage a new shipment. Commit raises :class:`~orderkit.errors.DuplicateKey`
+        if its id or its tracking number is taken."""
+
+    def get(self, shipment_id: str) -> Shipment:
+        """The shipment ``shipment_id`` as a private copy; raises
+        :class:`~orderkit.errors.ShipmentNotFound`."""
+        ...
+
+    def for_order(self, order_id: str) -> Sequence[Shipment]:
+        """The order's shipments, oldest first (private copies)."""
+        ...
+
+    def by_tracking_number(self, tracking_number: str) -> Shipment | None:
+        """The shipment labelled with ``tracking_number``, or None."""
+        ...
+
+    def list(
+        self, *, state: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Sequence[Shipment]:
+        """Shipments in ``state`` (any if None), oldest first, paged."""
+        ...
+
+    def save(self, shipment: Shipment) -> None:
+        """Stage changes to a loaded shipment; commit checks and raises its version."""
+
+
 class UnitOfWork(Protocol):
     """One command's transaction: everything staged is committed together, or nothing.
 
@@ -159,6 +193,11 @@ class UnitOfWork(Protocol):
     @property
     def payments(self) -> PaymentRepository:
         """The payments of this unit of work."""
+        ...
+
+    @property
+    def shipments(self) -> ShipmentRepository:
+        """The shipments of this unit of work."""
         ...
 
     def __enter__(self) -> UnitOfWork: ...
@@ -234,6 +273,36 @@ class PaymentGateway(Protocol):
     def refund(self, capture_id: str, amount: Money, *, idempotency_key: str) -> GatewayRefund:
         """Pay back ``amount`` of a capture (several partial refunds are allowed)."""
         ...
+
+
+class Carrier(Protocol):
+    """A parcel carrier: quotes, labels, tracking.
+
+    ``buy_label`` is idempotent per key (same key: the same label, bought once);
+    ``track`` returns every scan so far, each with a stable id.
+    """
+
+    @property
+    def name(self) -> str:
+        """The carrier's id, as in :attr:`Rate.carrier`."""
+        ...
+
+    def quote(self, shipment: Shipment) -> Sequence[Rate]:
+        """Rates for the packed ``shipment`` (its parcels, origin and ``ship_to``)."""
+        ...
+
+    def buy_label(self, shipment: Shipment, rate: Rate, *, idempotency_key: str) -> Label:
+        """Buy the label for ``rate``; raises :class:`~orderkit.errors.CarrierError`
+        when the rate is unknown or expired."""
+        ...
+
+    def track(self, tracking_number: str) -> Sequence[TrackingEvent]:
+        """Every scan of the parcel so far, oldest first."""
+        ...
+
+    def cancel_label(self, tracking_number: str) -> None:
+        """Void an unused label (idempotent); raises
+        :class:`~orderkit.errors.CarrierError` once the parcel was scanned."""
 
 
 class Clock(Protocol):

@@ -29,6 +29,7 @@ Stored documents use stdlib ``json`` with compact separators, keys in field orde
 
 from __future__ import annotations
 
+import base64
 import importlib
 import json
 from collections.abc import Callable
@@ -45,9 +46,11 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, Iterabl
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from orderkit.domain import events as events_module
+from orderkit.domain.carrier import TrackingStatus
 from orderkit.domain.events import DomainEvent
 from orderkit.domain.order import Order
 from orderkit.domain.payment import GatewayEventKind, Payment
+from orderkit.domain.shipment import Shipment
 from orderkit.domain.values import MAX_NOTE_LENGTH, ContactChannel, SalesChannel
 from orderkit.errors import (
     InvalidInput,
@@ -90,7 +93,8 @@ def _register_common(converter: cattrs.Converter) -> None:
         lambda t: cattrs.cols.is_set(t) and getattr(t, "__origin__", t) is frozenset,
         lambda t: lambda values: sorted(converter.unstructure(v) for v in values),
     )
-    for aggregate in (Order, Payment):  # events travel through the outbox, not the document
+    converter.register_unstructure_hook(bytes, lambda data: base64.b64encode(data).decode())
+    for aggregate in (Order, Payment, Shipment):  # events go through the outbox, not documents
         converter.register_unstructure_hook(
             aggregate,
             make_dict_unstructure_fn(aggregate, converter, pending_events=override(omit=True)),
@@ -102,6 +106,7 @@ def make_converter() -> cattrs.Converter:
     converter = cattrs.Converter()
     _register_common(converter)
     converter.register_structure_hook(Decimal, lambda value, _: Decimal(value))
+    converter.register_structure_hook(bytes, lambda value, _: base64.b64decode(value))
     converter.register_structure_hook(datetime, lambda value, _: datetime.fromisoformat(value))
     converter.register_structure_hook(date, lambda value, _: date.fromisoformat(value))
     converter.register_structure_hook(time, lambda value, _: time.fromisoformat(value))
@@ -253,7 +258,7 @@ def make_strict_converter() -> cattrs.Converter:
     converter.register_structure_hook(Money, _strict_money)
     # registered per class: the str hook would otherwise take these str-based enums
     converter.register_structure_hook(datetime, _strict_datetime)
-    for enum_class in (SalesChannel, ContactChannel, GatewayEventKind):
+    for enum_class in (SalesChannel, ContactChannel, GatewayEventKind, TrackingStatus):
         converter.register_structure_hook(enum_class, _strict_enum(enum_class))
     converter.register_structure_hook_factory(_is_homogenous_tuple, _strict_sequences(converter))
     converter.register_structure_hook_factory(

@@ -3,28 +3,34 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from orderkit.adapters.memory import MemoryNotifier, MemoryStore
 from orderkit.adapters.system import RandomIds, SystemClock
+from orderkit.domain.carrier import CarrierChoice
 from orderkit.domain.events import (
     DomainEvent,
     OrderAcknowledged,
     OrderCancelled,
+    OrderLinesCancelled,
     OrderShipped,
     PaymentAuthorized,
+    ShipmentCancelled,
+    ShipmentHandedOver,
 )
 from orderkit.errors import UnsupportedStore
-from orderkit.ports import Clock, IdSource, Notifier, PaymentGateway, Store
+from orderkit.ports import Carrier, Clock, IdSource, Notifier, PaymentGateway, Store
 from orderkit.service.dispatch import Dispatcher
+from orderkit.service.fulfilment import FulfilmentService
 from orderkit.service.inventory import InventoryService
-from orderkit.service.notifications import ConfirmationSender
+from orderkit.service.notifications import ConfirmationSender, ShipmentNotices
 from orderkit.service.orders import OrderService
 from orderkit.service.payments import PaymentService
 from orderkit.service.settings import ShopSettings
+from orderkit.service.shipping import ShippingService
 
 __all__ = ["DEFAULT_STORE", "STORE_ENV", "Shop", "open_store"]
 
@@ -85,6 +91,8 @@ class Shop:
         clock: Clock | None = None,
         ids: IdSource | None = None,
         gateway: PaymentGateway | None = None,
+        carriers: Sequence[Carrier] = (),
+        carrier_choice: CarrierChoice | None = None,
     ) -> None:
         self.store = store
         self.settings = settings or ShopSettings()
@@ -114,22 +122,42 @@ class Shop:
             payments=self.payments,
         )
         self.inventory = InventoryService(store, clock=self.clock)
+        self.fulfilment = FulfilmentService(
+            store, clock=self.clock, ids=self.ids, settings=self.settings, dispatcher=self.events
+        )
+        self.shipping = ShippingService(
+            store,
+            carriers=carriers,
+            clock=self.clock,
+            ids=self.ids,
+            settings=self.settings,
+            dispatcher=self.events,
+            payments=self.payments,
+            choice=carrier_choice,
+        )
         self.events.subscribe(
             OrderAcknowledged,
             ConfirmationSender(store, self.notifier, self.settings.shop_name),
             name="orderkit.order_confirmation",
         )
+        notices = ShipmentNotices(store, self.notifier, self.settings.shop_name)
+        for notice in ShipmentNotices.events:
+            self.events.subscribe(notice, notices, name=f"orderkit.notify.{notice.__name__}")
+        self.events.subscribe(ShipmentCancelled, self._void_label, name="orderkit.void_label")
         if gateway is not None:
-            self.events.subscribe(
+            payments, on = self.payments, self.events.subscribe
+            on(
                 PaymentAuthorized,
-                self.payments.capture_on_placement,
+                payments.capture_on_placement,
                 name="orderkit.capture_on_placement",
             )
-            self.events.subscribe(
-                OrderShipped, self.payments.capture_on_shipment, name="orderkit.capture_on_shipment"
-            )
-            self.events.subscribe(
-                OrderCancelled, self.payments.settle_cancelled, name="orderkit.settle_cancelled"
+            on(ShipmentHandedOver, payments.capture_shipment, name="orderkit.capture_shipment")
+            on(OrderShipped, payments.capture_on_shipment, name="orderkit.capture_on_shipment")
+            on(OrderCancelled, payments.settle_cancelled, name="orderkit.settle_cancelled")
+            on(
+                OrderLinesCancelled,
+                payments.settle_cancelled_lines,
+                name="orderkit.settle_cancelled_lines",
             )
 
     @classmethod
@@ -142,6 +170,8 @@ class Shop:
         clock: Clock | None = None,
         ids: IdSource | None = None,
         gateway: PaymentGateway | None = None,
+        carriers: Sequence[Carrier] = (),
+        carrier_choice: CarrierChoice | None = None,
     ) -> Shop:
         """Open a shop on the store at ``url``: by default ``$ORDERKIT_STORE``, else
         :data:`DEFAULT_STORE` (a SQLite file in the working directory).
@@ -149,12 +179,25 @@ class Shop:
         Without a notifier, notifications are kept in a :class:`MemoryNotifier`
         (``shop.notifier.sent``). Without a clock or id source, the system clock
         and random ids are used. Without a payment ``gateway`` the shop takes no
-        payments: orders are placed unpaid (invoice, cash on delivery).
+        payments: orders are placed unpaid (invoice, cash on delivery). ``carriers``
+        quote and sell labels (``shop.shipping``); ``carrier_choice`` picks among their
+        rates (default: the cheapest that arrives by the promised date).
         """
         store = open_store(url or os.environ.get(STORE_ENV) or DEFAULT_STORE)
         return cls(
-            store, settings=settings, notifier=notifier, clock=clock, ids=ids, gateway=gateway
+            store,
+            settings=settings,
+            notifier=notifier,
+            clock=clock,
+            ids=ids,
+            gateway=gateway,
+            carriers=carriers,
+            carrier_choice=carrier_choice,
         )
+
+    def _void_label(self, event: ShipmentCancelled) -> None:
+        if event.tracking_number is not None:
+            self.shipping.cancel_label(self.fulfilment.get(event.shipment_id))
 
     def subscribe(
         self, event_type: type[E], handler: Callable[[E], None], *, name: str | None = None

@@ -21,18 +21,21 @@ from orderkit.adapters.repository import (
     Aggregate,
     StagedOrders,
     StagedPayments,
+    StagedShipments,
     StagedUnitOfWork,
     check_page,
 )
 from orderkit.domain.events import DomainEvent, aggregate_of
 from orderkit.domain.order import Order
 from orderkit.domain.payment import Payment
+from orderkit.domain.shipment import Shipment
 from orderkit.errors import (
     ConcurrencyError,
     DuplicateKey,
     InvalidField,
     OrderNotFound,
     PaymentNotFound,
+    ShipmentNotFound,
 )
 from orderkit.ports import DeadLetter, Notification, OutboxRecord
 
@@ -41,6 +44,7 @@ __all__ = [
     "MemoryNotifier",
     "MemoryOrderRepository",
     "MemoryPaymentRepository",
+    "MemoryShipmentRepository",
     "MemoryStore",
     "MemoryUnitOfWork",
     "SequentialIds",
@@ -49,9 +53,9 @@ __all__ = [
 
 _FIELDS = {
     cls: tuple(a.name for a in attrs.fields(cls) if a.name != "pending_events")
-    for cls in (Order, Payment)
+    for cls in (Order, Payment, Shipment)
 }
-T = TypeVar("T", Order, Payment)
+T = TypeVar("T", Order, Payment, Shipment)
 
 
 def _private_copy(aggregate: T) -> T:
@@ -78,6 +82,8 @@ class MemoryStore:
         self.stock = MemoryStock()
         self.payments: dict[str, Payment] = {}
         self.authorizations: dict[str, str] = {}
+        self.shipments: dict[str, Shipment] = {}
+        self.tracking_numbers: dict[str, str] = {}
 
     def __call__(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
@@ -155,8 +161,50 @@ class MemoryPaymentRepository(StagedPayments):
         return None if payment_id is None else self.get(payment_id)
 
 
+class MemoryShipmentRepository(StagedShipments):
+    """The shipment repository of one :class:`MemoryUnitOfWork`."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        super().__init__()
+        self._store = store
+
+    def get(self, shipment_id: str) -> Shipment:
+        """A private copy of the committed shipment; raises ShipmentNotFound if absent."""
+        stored = self._store.shipments.get(shipment_id)
+        if stored is None:
+            raise ShipmentNotFound(f"no shipment with id {shipment_id!r}")
+        return _private_copy(stored)
+
+    def for_order(self, order_id: str) -> Sequence[Shipment]:
+        """Private copies of the order's committed shipments, oldest first."""
+        with self._store.lock:
+            found = [s for s in self._store.shipments.values() if s.order_id == order_id]
+        found.sort(key=lambda shipment: (shipment.created_at, shipment.id))
+        return [_private_copy(shipment) for shipment in found]
+
+    def by_tracking_number(self, tracking_number: str) -> Shipment | None:
+        """A private copy of the committed shipment with that tracking number, or None."""
+        shipment_id = self._store.tracking_numbers.get(tracking_number)
+        return None if shipment_id is None else self.get(shipment_id)
+
+    def list(
+        self, *, state: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Sequence[Shipment]:
+        """Private copies of committed shipments in ``state``, oldest first, paged."""
+        check_page(limit, offset)
+        with self._store.lock:
+            found = [s for s in self._store.shipments.values() if state is None or s.state == state]
+        found.sort(key=lambda shipment: (shipment.created_at, shipment.id))
+        return [_private_copy(shipment) for shipment in found[offset : offset + limit]]
+
+
 class MemoryUnitOfWork(
-    StagedUnitOfWork[MemoryOrderRepository, MemoryStockRepository, MemoryPaymentRepository]
+    StagedUnitOfWork[
+        MemoryOrderRepository,
+        MemoryStockRepository,
+        MemoryPaymentRepository,
+        MemoryShipmentRepository,
+    ]
 ):
     """One transaction against a :class:`MemoryStore`."""
 
@@ -165,6 +213,7 @@ class MemoryUnitOfWork(
         self.orders = MemoryOrderRepository(store)
         self.stock = MemoryStockRepository(store.stock)
         self.payments = MemoryPaymentRepository(store)
+        self.shipments = MemoryShipmentRepository(store)
 
     def commit(self) -> list[DomainEvent]:
         """Check and apply every staged order and payment under the store lock; return
@@ -185,6 +234,11 @@ class MemoryUnitOfWork(
                 owner = store.authorizations.get(authorization or "", payment.id)
                 if owner != payment.id:
                     raise DuplicateKey(f"authorization {authorization!r} belongs to {owner}")
+            for shipment, _ in self.shipments.staged.values():
+                tracking = shipment.tracking_number
+                owner = store.tracking_numbers.get(tracking or "", shipment.id)
+                if owner != shipment.id:
+                    raise DuplicateKey(f"tracking number {tracking!r} belongs to {owner}")
             for aggregate, is_new in staged:
                 self._check_version(aggregate, is_new)
             store.stock.apply(self.stock.staged)  # all or nothing; raises before any change
@@ -199,14 +253,21 @@ class MemoryUnitOfWork(
                 store.payments[payment.id] = _private_copy(payment)
                 if payment.authorization_id is not None:
                     store.authorizations[payment.authorization_id] = payment.id
+            for shipment, _ in self.shipments.staged.values():
+                shipment.version += 1
+                store.shipments[shipment.id] = _private_copy(shipment)
+                if shipment.tracking_number is not None:
+                    store.tracking_numbers[shipment.tracking_number] = shipment.id
             store.outbox.append(events)
         self.committed(staged)
         return events
 
     def _check_version(self, aggregate: Aggregate, is_new: bool) -> None:
-        table: dict[str, Order] | dict[str, Payment]
+        table: dict[str, Order] | dict[str, Payment] | dict[str, Shipment]
         if isinstance(aggregate, Order):
             table, kind = self._store.orders, "order"
+        elif isinstance(aggregate, Shipment):
+            table, kind = self._store.shipments, "shipment"
         else:
             table, kind = self._store.payments, "payment"
         current = table.get(aggregate.id)
@@ -215,11 +276,10 @@ class MemoryUnitOfWork(
                 raise DuplicateKey(f"a {kind} with id {aggregate.id!r} already exists")
             return
         if current is None:
-            raise (
-                OrderNotFound(aggregate.id)
-                if kind == "order"
-                else PaymentNotFound(f"no payment with id {aggregate.id!r}")
-            )
+            if kind == "order":
+                raise OrderNotFound(aggregate.id)
+            missing = ShipmentNotFound if kind == "shipment" else PaymentNotFound
+            raise missing(f"no {kind} with id {aggregate.id!r}")
         if current.version != aggregate.version:
             raise ConcurrencyError(
                 f"{kind} {aggregate.id} was changed by someone else "

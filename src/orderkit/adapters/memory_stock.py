@@ -96,13 +96,16 @@ class _Work:
         }
         return [self.item(*key) for key in sorted(keys)]
 
-    def active_parts(self, order_id: str, line_id: str, now: datetime) -> list[StockItem]:
-        """The items holding an active part of a line (expired, unallocated parts are
-        skipped); raises :class:`ReservationNotFound` when there is none."""
+    def active_parts(
+        self, order_id: str, line_id: str, now: datetime, location: str | None = None
+    ) -> list[StockItem]:
+        """The items (at ``location``, if given) holding an active part of a line (expired,
+        unallocated parts are skipped); raises :class:`ReservationNotFound` when none."""
         parts = [
             item
             for item in self.holding(order_id, line_id)
             if item.reservations[(order_id, line_id)].is_active(now)
+            and (location is None or item.location == location)
         ]
         if not parts:
             raise ReservationNotFound(None, None, order_id, line_id)
@@ -137,10 +140,13 @@ class _Work:
                 if any(not r.is_active(change.now) for r in item.reservations.values()):
                     self.item(*key).expire(change.now)
         elif isinstance(change, Allocate):
-            for item in self.active_parts(change.order_id, change.line_id, change.now):
+            parts = self.active_parts(change.order_id, change.line_id, change.now, change.location)
+            for item in parts:
                 item.allocate(change.order_id, change.line_id, change.shipment_id, change.now)
         elif isinstance(change, Ship):
-            for item in self.active_parts(change.order_id, change.line_id, change.at):
+            for item in self.active_parts(
+                change.order_id, change.line_id, change.at, change.location
+            ):
                 item.ship(change.order_id, change.line_id, change.at)
         elif isinstance(change, Restock):
             self.item(change.sku, change.location).restock(

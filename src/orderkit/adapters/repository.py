@@ -8,6 +8,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from orderkit.domain.events import DomainEvent
 from orderkit.domain.order import Order
 from orderkit.domain.payment import Payment
+from orderkit.domain.shipment import Shipment
 from orderkit.domain.stock_changes import StockChange
 from orderkit.errors import InvalidField
 
@@ -15,6 +16,7 @@ __all__ = [
     "Staged",
     "StagedOrders",
     "StagedPayments",
+    "StagedShipments",
     "StagedStock",
     "StagedUnitOfWork",
     "check_page",
@@ -33,7 +35,8 @@ A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R", bound="StagedOrders")
 S = TypeVar("S", bound="StagedStock")
 P = TypeVar("P", bound="StagedPayments")
-U = TypeVar("U", bound="StagedUnitOfWork[Any, Any, Any]")
+H = TypeVar("H", bound="StagedShipments")
+U = TypeVar("U", bound="StagedUnitOfWork[Any, Any, Any, Any]")
 
 
 def check_page(limit: int, offset: int) -> None:
@@ -69,6 +72,10 @@ class StagedPayments(Staged[Payment]):
     """The staged payments of a unit of work."""
 
 
+class StagedShipments(Staged[Shipment]):
+    """The staged shipments of a unit of work."""
+
+
 class StagedStock:
     """Holds a unit of work's stock changes until it commits, in the order staged."""
 
@@ -80,13 +87,14 @@ class StagedStock:
         self.staged.append(change)
 
 
-class StagedUnitOfWork(Generic[R, S, P]):
+class StagedUnitOfWork(Generic[R, S, P, H]):
     """A unit of work over staged repositories: leaving the ``with`` block without a
     commit discards what was staged."""
 
     orders: R
     stock: S
     payments: P
+    shipments: H
 
     def __enter__(self: U) -> U:
         return self
@@ -100,14 +108,19 @@ class StagedUnitOfWork(Generic[R, S, P]):
         self.rollback()
 
     def staged_aggregates(self) -> list[tuple[Aggregate, bool]]:
-        """Every staged (aggregate, is_new): orders first, then payments."""
-        return [*self.orders.staged.values(), *self.payments.staged.values()]
+        """Every staged (aggregate, is_new): orders, then shipments, then payments."""
+        return [
+            *self.orders.staged.values(),
+            *self.shipments.staged.values(),
+            *self.payments.staged.values(),
+        ]
 
     def rollback(self) -> None:
         """Discard every staged change."""
         self.orders.staged.clear()
         self.stock.staged.clear()
         self.payments.staged.clear()
+        self.shipments.staged.clear()
 
     def committed(self, staged: list[tuple[Aggregate, bool]]) -> None:
         """After a successful commit: clear the aggregates' events and what was staged."""

@@ -108,6 +108,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX payments_by_order ON payments (order_id, created_at, id)",
     ),
+    # 4: shipments, one JSON document each, found by order, state or tracking number
+    (
+        """CREATE TABLE shipments (
+            id TEXT PRIMARY KEY,
+            version INTEGER NOT NULL,
+            order_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            tracking_number TEXT UNIQUE,
+            created_at TEXT NOT NULL,
+            document TEXT NOT NULL
+        )""",
+        "CREATE INDEX shipments_by_order ON shipments (order_id, created_at, id)",
+        "CREATE INDEX shipments_by_state ON shipments (state, created_at, id)",
+    ),
 )
 """Ordered migrations; migration ``n`` (1-based) brings the schema to version ``n``."""
 
@@ -144,6 +158,28 @@ SELECT version, document FROM payments WHERE order_id = :order_id ORDER BY creat
 """
 PAYMENT_BY_AUTHORIZATION = """
 SELECT version, document FROM payments WHERE authorization_id = :authorization_id
+"""
+
+INSERT_SHIPMENT = """
+INSERT INTO shipments (id, version, order_id, state, tracking_number, created_at, document)
+VALUES (:id, :version, :order_id, :state, :tracking_number, :created_at, :document)
+"""
+UPDATE_SHIPMENT = """
+UPDATE shipments SET version = :version, state = :state, tracking_number = :tracking_number,
+                     document = :document
+WHERE id = :id AND version = :expected
+"""
+SELECT_SHIPMENT = "SELECT version, document FROM shipments WHERE id = :id"
+SHIPMENT_EXISTS = "SELECT 1 FROM shipments WHERE id = :id"
+SHIPMENTS_OF_ORDER = """
+SELECT version, document FROM shipments WHERE order_id = :order_id ORDER BY created_at, id
+"""
+SHIPMENT_BY_TRACKING = """
+SELECT version, document FROM shipments WHERE tracking_number = :tracking_number
+"""
+LIST_SHIPMENTS = """
+SELECT version, document FROM shipments WHERE (:state IS NULL OR state = :state)
+ORDER BY created_at, id LIMIT :limit OFFSET :offset
 """
 
 INSERT_EVENT = """

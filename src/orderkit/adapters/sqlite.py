@@ -34,6 +34,7 @@ from orderkit.adapters import sql
 from orderkit.adapters.repository import (
     StagedOrders,
     StagedPayments,
+    StagedShipments,
     StagedUnitOfWork,
     check_page,
 )
@@ -41,6 +42,7 @@ from orderkit.adapters.sqlite_stock import SqliteStockRepository, apply_stock_ch
 from orderkit.domain.events import DomainEvent, aggregate_of
 from orderkit.domain.order import Order
 from orderkit.domain.payment import Payment
+from orderkit.domain.shipment import Shipment
 from orderkit.errors import (
     ConcurrencyError,
     CorruptRecord,
@@ -50,12 +52,19 @@ from orderkit.errors import (
     OrderNotFound,
     PaymentNotFound,
     SchemaTooNew,
+    ShipmentNotFound,
     StorageError,
 )
 from orderkit.ports import DeadLetter, OutboxRecord
 from orderkit.serialization import dumps, dumps_event, loads, loads_event
 
-__all__ = ["SqliteOutbox", "SqlitePaymentRepository", "SqliteStore", "SqliteUnitOfWork"]
+__all__ = [
+    "SqliteOutbox",
+    "SqlitePaymentRepository",
+    "SqliteShipmentRepository",
+    "SqliteStore",
+    "SqliteUnitOfWork",
+]
 
 SCHEMA_VERSION = len(sql.MIGRATIONS)
 
@@ -193,7 +202,7 @@ def _close_all(connections: list[sqlite3.Connection]) -> None:
         connections.pop().close()
 
 
-A = TypeVar("A", Order, Payment)
+A = TypeVar("A", Order, Payment, Shipment)
 
 
 def _load(row: tuple[int, str] | None, what: str, cls: type[A]) -> A | None:
@@ -281,8 +290,51 @@ class SqlitePaymentRepository(StagedPayments):
         return _load(row, f"with authorization {authorization_id!r}", Payment)
 
 
+class SqliteShipmentRepository(StagedShipments):
+    """Shipments in SQLite; changes are staged and written by the unit of work's commit."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        super().__init__()
+        self._sqlite = store
+
+    def get(self, shipment_id: str) -> Shipment:
+        """Read the committed shipment; raises ShipmentNotFound if absent."""
+        row = self._sqlite.connection().execute(sql.SELECT_SHIPMENT, {"id": shipment_id})
+        shipment = _load(row.fetchone(), shipment_id, Shipment)
+        if shipment is None:
+            raise ShipmentNotFound(f"no shipment with id {shipment_id!r}")
+        return shipment
+
+    def for_order(self, order_id: str) -> Sequence[Shipment]:
+        """The order's committed shipments, oldest first."""
+        rows = self._sqlite.connection().execute(sql.SHIPMENTS_OF_ORDER, {"order_id": order_id})
+        return [s for row in rows if (s := _load(row, f"of order {order_id}", Shipment))]
+
+    def by_tracking_number(self, tracking_number: str) -> Shipment | None:
+        """The committed shipment with that tracking number, or None."""
+        row = self._sqlite.connection().execute(
+            sql.SHIPMENT_BY_TRACKING, {"tracking_number": tracking_number}
+        )
+        return _load(row.fetchone(), f"with tracking number {tracking_number!r}", Shipment)
+
+    def list(
+        self, *, state: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Sequence[Shipment]:
+        """Committed shipments in ``state``, oldest first, paged in SQL."""
+        check_page(limit, offset)
+        rows = self._sqlite.connection().execute(
+            sql.LIST_SHIPMENTS, {"state": state, "limit": limit, "offset": offset}
+        )
+        return [s for row in rows if (s := _load(row, "in a list", Shipment))]
+
+
 class SqliteUnitOfWork(
-    StagedUnitOfWork[SqliteOrderRepository, SqliteStockRepository, SqlitePaymentRepository]
+    StagedUnitOfWork[
+        SqliteOrderRepository,
+        SqliteStockRepository,
+        SqlitePaymentRepository,
+        SqliteShipmentRepository,
+    ]
 ):
     """One ``BEGIN IMMEDIATE`` transaction at commit: stock, orders, payments, their events."""
 
@@ -291,6 +343,7 @@ class SqliteUnitOfWork(
         self.orders = SqliteOrderRepository(store)
         self.stock = SqliteStockRepository(store)
         self.payments = SqlitePaymentRepository(store)
+        self.shipments = SqliteShipmentRepository(store)
 
     def commit(self) -> list[DomainEvent]:
         """Write staged stock changes, orders and payments, then their events, in one
@@ -311,6 +364,8 @@ class SqliteUnitOfWork(
                 apply_stock_changes(conn, changes)
                 for order, is_new in self.orders.staged.values():
                     _write_order(conn, order, is_new)
+                for shipment, is_new in self.shipments.staged.values():
+                    _write_shipment(conn, shipment, is_new)
                 for payment, is_new in self.payments.staged.values():
                     _write_payment(conn, payment, is_new)
                 for event in events:
@@ -382,6 +437,33 @@ def _write_payment(conn: sqlite3.Connection, payment: Payment, is_new: bool) -> 
             raise PaymentNotFound(f"no payment with id {payment.id!r}")
         raise ConcurrencyError(
             f"payment {payment.id} was changed by someone else since version {payment.version - 1}"
+        )
+
+
+def _write_shipment(conn: sqlite3.Connection, shipment: Shipment, is_new: bool) -> None:
+    params: dict[str, Any] = {
+        "id": shipment.id,
+        "version": shipment.version,
+        "state": shipment.state,
+        "tracking_number": shipment.tracking_number,
+        "document": dumps(shipment),
+    }
+    try:
+        if is_new:
+            params.update(order_id=shipment.order_id, created_at=shipment.created_at.isoformat())
+            conn.execute(sql.INSERT_SHIPMENT, params)
+            return
+        params["expected"] = shipment.version - 1
+        updated = conn.execute(sql.UPDATE_SHIPMENT, params).rowcount
+    except sqlite3.IntegrityError as error:
+        what = "tracking number" if "tracking_number" in str(error) else "id"
+        raise DuplicateKey(f"a shipment with this {what} already exists ({shipment.id})") from None
+    if updated != 1:
+        if conn.execute(sql.SHIPMENT_EXISTS, {"id": shipment.id}).fetchone() is None:
+            raise ShipmentNotFound(f"no shipment with id {shipment.id!r}")
+        raise ConcurrencyError(
+            f"shipment {shipment.id} was changed by someone else since version "
+            f"{shipment.version - 1}"
         )
 
 

@@ -304,14 +304,20 @@ def _expire(conn: sqlite3.Connection, change: ExpireReservations) -> None:
 
 
 def _active_rows(
-    conn: sqlite3.Connection, order_id: str, line_id: str, now: datetime
+    conn: sqlite3.Connection,
+    order_id: str,
+    line_id: str,
+    now: datetime,
+    location: str | None = None,
 ) -> list[tuple]:  # type: ignore[type-arg]
-    """A line's reservation rows, less its expired unallocated parts; none raises."""
+    """A line's reservation rows (at ``location``, if given), less its expired
+    unallocated parts; none raises."""
     moment = now.timestamp()
     rows = [
         row
         for row in _rows(conn, order_id, line_id)
-        if row[5] is not None or row[4] is None or row[4] > moment
+        if (row[5] is not None or row[4] is None or row[4] > moment)
+        and (location is None or row[1] == location)
     ]
     if not rows:
         raise ReservationNotFound(None, None, order_id, line_id)
@@ -320,7 +326,7 @@ def _active_rows(
 
 def _allocate(conn: sqlite3.Connection, change: Allocate) -> None:
     for sku, location, line_id, _, _, _ in _active_rows(
-        conn, change.order_id, change.line_id, change.now
+        conn, change.order_id, change.line_id, change.now, change.location
     ):
         conn.execute(
             sql.ALLOCATE_RESERVATION,
@@ -335,7 +341,7 @@ def _allocate(conn: sqlite3.Connection, change: Allocate) -> None:
 
 
 def _ship(conn: sqlite3.Connection, change: Ship) -> None:
-    rows = _active_rows(conn, change.order_id, change.line_id, change.at)
+    rows = _active_rows(conn, change.order_id, change.line_id, change.at, change.location)
     unallocated = [row for row in rows if row[5] is None]
     if unallocated:
         sku, location, line_id, *_ = unallocated[0]

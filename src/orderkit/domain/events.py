@@ -22,6 +22,7 @@ __all__ = [
     "OrderFulfilmentStarted",
     "OrderHoldPlaced",
     "OrderHoldReleased",
+    "OrderLinesCancelled",
     "OrderPlaced",
     "OrderShipped",
     "OrderTransitioned",
@@ -31,6 +32,20 @@ __all__ = [
     "PaymentFailed",
     "PaymentRefunded",
     "PaymentVoided",
+    "ShipmentCancelled",
+    "ShipmentClaimResolved",
+    "ShipmentCreated",
+    "ShipmentDelivered",
+    "ShipmentDeliveryFailed",
+    "ShipmentEtaChanged",
+    "ShipmentEvent",
+    "ShipmentHandedOver",
+    "ShipmentLabelled",
+    "ShipmentLost",
+    "ShipmentOutForDelivery",
+    "ShipmentPacked",
+    "ShipmentPicked",
+    "ShipmentReturnedToSender",
 ]
 
 
@@ -165,3 +180,105 @@ class PaymentRefunded(PaymentEvent):
     capture_id: str
     amount: Money
     reference: str
+
+
+@frozen
+class OrderLinesCancelled(OrderEvent):
+    """Lines were cancelled before they shipped (short shipping); their stock was released."""
+
+    line_ids: tuple[str, ...]
+    reason: str
+
+
+@frozen
+class ShipmentEvent(OrderEvent):
+    """An event about one shipment of an order (kept in order with the order's events)."""
+
+    shipment_id: str
+
+
+@frozen
+class ShipmentCreated(ShipmentEvent):
+    """Fulfilment allocated units of the order to a shipment from ``location``."""
+
+    location: str
+    units: tuple[tuple[str, int], ...]
+
+
+@frozen
+class ShipmentPicked(ShipmentEvent):
+    """The units were taken from their bins."""
+
+
+@frozen
+class ShipmentPacked(ShipmentEvent):
+    """The units were packed into ``parcels`` boxes."""
+
+    parcels: int
+
+
+@frozen
+class ShipmentLabelled(ShipmentEvent):
+    """A label was bought."""
+
+    carrier: str
+    service: str
+    tracking_number: str
+
+
+@frozen
+class ShipmentHandedOver(ShipmentEvent):
+    """The carrier took the parcels: the units left on hand."""
+
+    tracking_number: str
+    eta: date | None
+
+
+@frozen
+class ShipmentOutForDelivery(ShipmentEvent):
+    """The parcels are on the van today."""
+
+
+@frozen
+class ShipmentDelivered(ShipmentEvent):
+    """The carrier confirmed delivery."""
+
+
+@frozen
+class ShipmentDeliveryFailed(ShipmentEvent):
+    """A delivery attempt failed (the carrier will try again or return it)."""
+
+    reason: str
+
+
+@frozen
+class ShipmentLost(ShipmentEvent):
+    """The carrier lost the parcels."""
+
+
+@frozen
+class ShipmentReturnedToSender(ShipmentEvent):
+    """The carrier is bringing the parcels back."""
+
+
+@frozen
+class ShipmentCancelled(ShipmentEvent):
+    """The shipment was cancelled before hand-over."""
+
+    reason: str
+    tracking_number: str | None
+
+
+@frozen
+class ShipmentEtaChanged(ShipmentEvent):
+    """The carrier's expected delivery date changed."""
+
+    eta: date | None
+
+
+@frozen
+class ShipmentClaimResolved(ShipmentEvent):
+    """A lost, returned or damaged shipment was settled by a reship or a refund."""
+
+    resolution: str
+    replacement_id: str | None

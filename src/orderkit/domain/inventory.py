@@ -79,15 +79,34 @@ def _time(_instance: object, attribute: Attribute[Any], value: object) -> None:
         )
 
 
+def _bins(value: Mapping[str, str] | Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    pairs = value.items() if isinstance(value, Mapping) else value
+    return tuple(sorted((str(sku), str(place)) for sku, place in pairs))
+
+
+def _check_bins(_instance: object, attribute: Attribute[Any], value: object) -> None:
+    for sku, place in value:  # type: ignore[attr-defined]
+        check_text(sku, field=f"{attribute.name}.sku", limit=MAX_ID_LENGTH)
+        check_text(place, field=f"{attribute.name}[{sku}]", limit=MAX_ID_LENGTH)
+
+
 @frozen
 class Location:
-    """A place stock is kept and shipped from. Lower ``priority`` is preferred."""
+    """A place stock is kept and shipped from. Lower ``priority`` is preferred.
+
+    ``bins`` maps a SKU to the bin it is picked from (pick lists are sorted by bin).
+    """
 
     id: str = field(validator=text(MAX_ID_LENGTH))
     name: str = field(validator=text(MAX_TEXT_LENGTH))
     priority: int = field(default=100, validator=at_least(0))
     handling_days: int = field(default=1, validator=at_least(0))
     cutoff: time = field(default=time(14, 0), validator=_time)
+    bins: tuple[tuple[str, str], ...] = field(default=(), converter=_bins, validator=_check_bins)
+
+    def bin_of(self, sku: str) -> str:
+        """The bin ``sku`` is picked from here ("" when none is set)."""
+        return dict(self.bins).get(sku, "")
 
 
 class MovementKind(str, Enum):

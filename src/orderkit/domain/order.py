@@ -28,6 +28,7 @@ from orderkit.domain.events import (
     OrderFulfilmentStarted,
     OrderHoldPlaced,
     OrderHoldReleased,
+    OrderLinesCancelled,
     OrderPlaced,
     OrderShipped,
     OrderTransitioned,
@@ -51,6 +52,7 @@ from orderkit.errors import (
     DuplicateLineId,
     HoldError,
     InvalidField,
+    InvalidTransition,
     TooManyLines,
 )
 from orderkit.money import EXACT_CONTEXT, Money, minor_unit
@@ -191,6 +193,7 @@ class Order:
     holds: tuple[Hold, ...] = field(default=(), converter=_holds)
     promised_delivery: date | None = None
     cancellation_reason: str | None = None
+    cancelled_lines: tuple[str, ...] = field(default=(), converter=tuple)
     idempotency_key: str | None = None
     request_fingerprint: str | None = field(default=None, repr=False)
     version: int = 0
@@ -270,6 +273,37 @@ class Order:
             if line.line_id == line_id:
                 return line
         raise InvalidField(f"order {self.id} has no such line", field="line_id", value=line_id)
+
+    @property
+    def open_lines(self) -> tuple[LineItem, ...]:
+        """The lines not cancelled."""
+        return tuple(line for line in self.lines if line.line_id not in self.cancelled_lines)
+
+    def cancel_lines(
+        self, line_ids: Sequence[str], reason: str, at: datetime, lifecycle: Lifecycle = _DEFAULT
+    ) -> None:
+        """Cancel whole lines before they ship (short shipping); at least one line stays.
+
+        Raises :class:`InvalidField` for an unknown or already cancelled line, or for
+        cancelling every open line (cancel the order instead), and
+        :class:`~orderkit.errors.InvalidTransition` where the order cannot be cancelled.
+        """
+        check_text(reason, field="reason", limit=MAX_NOTE_LENGTH)
+        wanted = tuple(dict.fromkeys(line_ids))
+        if not wanted:
+            raise InvalidField("name at least one line", field="line_ids", value=[])
+        for line_id in wanted:
+            self.line(line_id)
+            if line_id in self.cancelled_lines:
+                raise InvalidField("is already cancelled", field="line_ids", value=line_id)
+        if len(wanted) >= len(self.open_lines):
+            raise InvalidField(
+                "would cancel every line; cancel the order instead", field="line_ids", value=wanted
+            )
+        if not lifecycle.can_fire(self, "cancel"):
+            raise InvalidTransition("order", self.id, self.state, "cancel_lines")
+        self.cancelled_lines = (*self.cancelled_lines, *wanted)
+        self.pending_events.append(OrderLinesCancelled(at, self.id, wanted, reason))
 
     def _fire(self, lifecycle: Lifecycle, trigger: str, event: DomainEvent) -> None:
         lifecycle.fire(self, trigger)

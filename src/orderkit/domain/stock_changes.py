@@ -112,21 +112,25 @@ class ExpireReservations:
 
 @frozen
 class Allocate:
-    """Commit a line's active reservations to a shipment (they stop expiring)."""
+    """Commit a line's active reservations (at ``location``, or everywhere when None)
+    to a shipment (they stop expiring)."""
 
     order_id: str
     line_id: str
     shipment_id: str
     now: datetime
+    location: str | None = None
 
 
 @frozen
 class Ship:
-    """A line's allocated units leave: on hand goes down."""
+    """A line's allocated units (at ``location``, or everywhere when None) leave: on hand
+    goes down."""
 
     order_id: str
     line_id: str
     at: datetime
+    location: str | None = None
 
 
 @frozen

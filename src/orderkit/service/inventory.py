@@ -37,7 +37,7 @@ from orderkit.domain.values import MAX_ID_LENGTH, MAX_NOTE_LENGTH, check_text
 from orderkit.errors import InvalidField, InvalidSettings, UnknownSku
 from orderkit.ports import Clock, StockRepository, UnitOfWorkFactory
 
-__all__ = ["InventoryService", "reserve_for_order"]
+__all__ = ["InventoryService", "check_cover", "reserve_for_order"]
 
 
 def reserve_for_order(
@@ -60,12 +60,12 @@ def reserve_for_order(
         if demand.sku not in stocked:
             raise UnknownSku(demand.sku).at(f"lines[{index}]")
     picks = sourcing.source(demands, levels, stock.locations())
-    _check_cover(demands, picks)
+    check_cover(demands, picks)
     expires = None if ttl is None else now + ttl
     stock.stage(Reserve(order.id, tuple(picks), expires, now))
 
 
-def _check_cover(demands: list[StockDemand], picks: list[StockPick]) -> None:
+def check_cover(demands: list[StockDemand], picks: list[StockPick]) -> None:
     """A sourcing strategy must place every unit of every line, and nothing else."""
     wanted = {(d.line_id, d.sku): d.quantity for d in demands}
     got: dict[tuple[str, str], int] = {}

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from orderkit.domain.events import OrderAcknowledged
+from datetime import date
+
+from orderkit.domain.events import (
+    OrderAcknowledged,
+    ShipmentDelivered,
+    ShipmentDeliveryFailed,
+    ShipmentEvent,
+    ShipmentHandedOver,
+    ShipmentLost,
+    ShipmentOutForDelivery,
+    ShipmentReturnedToSender,
+)
 from orderkit.domain.order import Order, OrderState
+from orderkit.domain.shipment import Shipment
 from orderkit.domain.values import ContactChannel
 from orderkit.ports import Notification, Notifier, UnitOfWorkFactory
 
-__all__ = ["ConfirmationSender", "order_confirmation"]
+__all__ = ["ConfirmationSender", "ShipmentNotices", "order_confirmation", "shipment_notice"]
 
 
 def order_confirmation(order: Order, shop_name: str) -> Notification:
@@ -59,3 +71,71 @@ class ConfirmationSender:
         if order.state == OrderState.CANCELLED.value:
             return  # cancelled before a worker got here: a "confirmed" message would mislead
         self._notifier.send(order_confirmation(order, self._shop_name))
+
+
+_NOTICES: dict[type[ShipmentEvent], tuple[str, str]] = {
+    ShipmentHandedOver: ("shipped", "is on its way"),
+    ShipmentOutForDelivery: ("out_for_delivery", "is out for delivery today"),
+    ShipmentDelivered: ("delivered", "was delivered"),
+    ShipmentDeliveryFailed: ("delivery_exception", "could not be delivered"),
+    ShipmentLost: ("delivery_exception", "was lost by the carrier; we are on it"),
+    ShipmentReturnedToSender: ("delivery_exception", "is being returned to us"),
+}
+"""The shipment events customers hear about: notification kind and what happened."""
+
+
+def shipment_notice(
+    order: Order, shipment: Shipment, event: ShipmentEvent, shop_name: str, eta: date | None
+) -> Notification:
+    """A message about one of the order's parcels, on the customer's preferred channel:
+    what happened, the tracking number and link, and the expected delivery date."""
+    kind, happened = _NOTICES[type(event)]
+    label = shipment.label
+    tracking = f" Tracking: {label.tracking_number}" if label else ""
+    link = f" {label.tracking_url}" if label and label.tracking_url else ""
+    when = f" Expected delivery: {eta.isoformat()}." if eta and kind != "delivered" else ""
+    problem = (
+        f" ({shipment.problem})"
+        if isinstance(event, ShipmentDeliveryFailed) and shipment.problem
+        else ""
+    )
+    parcel = f"your parcel for order {order.id}"
+    text = f"{shop_name}: {parcel} {happened}{problem}.{tracking}{link}{when}"
+    customer = order.customer
+    if customer.preferred_contact is ContactChannel.SMS and customer.phone:
+        channel, recipient = ContactChannel.SMS, customer.phone
+    else:
+        channel, recipient = ContactChannel.EMAIL, customer.email
+    return Notification(
+        order_id=order.id,
+        kind=kind,
+        channel=channel,
+        recipient=recipient,
+        subject=f"{shop_name}: {parcel} {happened}",
+        body=text if channel is ContactChannel.SMS else f"Dear {customer.name},\n\n{text}\n",
+        promised_delivery=eta,
+    )
+
+
+class ShipmentNotices:
+    """Tells the customer when a parcel ships (with tracking), is out for delivery, is
+    delivered, or runs into trouble. Subscribe it to the events in ``_NOTICES``."""
+
+    events = tuple(_NOTICES)
+
+    def __init__(self, uow: UnitOfWorkFactory, notifier: Notifier, shop_name: str) -> None:
+        self._uow = uow
+        self._notifier = notifier
+        self._shop_name = shop_name
+
+    def __call__(self, event: ShipmentEvent) -> None:
+        with self._uow() as uow:
+            order = uow.orders.get(event.order_id)
+            shipment = uow.shipments.get(event.shipment_id)
+            etas = [
+                s.eta
+                for s in uow.shipments.for_order(event.order_id)
+                if s.eta is not None and s.state not in ("delivered", "cancelled")
+            ]
+        eta = max(etas) if etas else shipment.eta or order.promised_delivery
+        self._notifier.send(shipment_notice(order, shipment, event, self._shop_name, eta))

@@ -12,6 +12,7 @@ from orderkit.errors import (
     ConcurrencyError,
     CurrencyMismatch,
     DuplicateKey,
+    FulfilmentError,
     IdempotencyConflict,
     InvalidField,
     OutOfStock,
@@ -19,11 +20,12 @@ from orderkit.errors import (
 from orderkit.ports import Clock, IdSource, UnitOfWork, UnitOfWorkFactory
 from orderkit.service.commands import PlaceOrder
 from orderkit.service.dispatch import Dispatcher
+from orderkit.service.fulfilment import follow_shipments, shipped_units
 from orderkit.service.inventory import reserve_for_order
 from orderkit.service.payments import PaymentService
 from orderkit.service.payments import gateway_key as payment_key
 from orderkit.service.settings import ShopSettings
-from orderkit.service.transaction import Retry, dispatch_after_commit, run_command
+from orderkit.service.transaction import Retry, run_and_dispatch
 
 __all__ = ["OrderService"]
 
@@ -184,13 +186,53 @@ class OrderService:
         return self._change(order_id, lambda order, now, _uow: order.release(reason, now))
 
     def cancel(self, order_id: str, reason: str) -> Order:
-        """Cancel the order before anything has shipped; ``reason`` is recorded, and the
-        stock it holds is released in the same transaction."""
+        """Cancel the order before anything has shipped; ``reason`` is recorded. Its
+        stock is released and its shipments not yet handed over are cancelled, in the same
+        transaction. Raises :class:`~orderkit.errors.FulfilmentError` once a shipment has
+        left (cancel the remaining lines with :meth:`cancel_lines` instead)."""
 
         def change(order: Order, now: datetime, uow: UnitOfWork) -> None:
+            shipments = uow.shipments.for_order(order.id)
+            if any(shipment.is_handed_over for shipment in shipments):
+                raise FulfilmentError(
+                    f"order {order.id} has a shipment on its way; cancel the lines not yet "
+                    "shipped with cancel_lines instead"
+                )
             order.cancel(reason, now, self._lifecycle)
+            for shipment in shipments:
+                if shipment.state != "cancelled":
+                    shipment.cancel(reason, now)
+                    uow.shipments.save(shipment)
             if self._settings.track_stock:
                 uow.stock.stage(Release(order.id, include_allocated=True))
+
+        return self._change(order_id, change)
+
+    def cancel_lines(self, order_id: str, line_ids: Sequence[str], reason: str) -> Order:
+        """Cancel whole lines that are in no shipment yet (short shipping): their stock is
+        released in the same transaction, and the payment policies void or refund their
+        share. When the lines left have all shipped, the order is marked shipped.
+
+        Raises :class:`~orderkit.errors.FulfilmentError` for a line already in a
+        shipment, and :class:`InvalidField` for unknown lines or cancelling them all
+        (cancel the order instead)."""
+        if isinstance(line_ids, str) or not all(isinstance(i, str) for i in line_ids):
+            raise InvalidField("must be a list of line ids", field="line_ids", value=line_ids)
+
+        def change(order: Order, now: datetime, uow: UnitOfWork) -> None:
+            shipments = uow.shipments.for_order(order.id)
+            started = shipped_units(shipments)
+            for line_id in line_ids:
+                if line_id in started:
+                    raise FulfilmentError(
+                        f"order {order.id} line {line_id} is already in a shipment; cancel "
+                        "that shipment or let it ship"
+                    )
+            order.cancel_lines(list(line_ids), reason, now, self._lifecycle)
+            if self._settings.track_stock:
+                for line_id in dict.fromkeys(line_ids):
+                    uow.stock.stage(Release(order.id, line_id))
+            follow_shipments(uow, order, now, self._lifecycle)
 
         return self._change(order_id, change)
 
@@ -233,13 +275,12 @@ class OrderService:
         retry_on: Retry,
     ) -> Order:
         """Run ``work`` as one command (see :func:`run_command`), then dispatch inline."""
-        order, events = run_command(
+        inline = self._settings.dispatch == "inline"
+        return run_and_dispatch(
             self._uow,
             self._clock,
             work,
             retries=self._settings.concurrency_retries,
             retry_on=retry_on,
+            dispatcher=self._dispatcher if inline else None,
         )
-        if events and self._settings.dispatch == "inline":
-            dispatch_after_commit(self._dispatcher)
-        return order

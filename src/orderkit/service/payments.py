@@ -24,7 +24,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from orderkit.domain.events import OrderCancelled, OrderShipped, PaymentAuthorized
+from orderkit.domain.events import (
+    OrderCancelled,
+    OrderLinesCancelled,
+    OrderShipped,
+    PaymentAuthorized,
+    ShipmentHandedOver,
+)
 from orderkit.domain.order import Order
 from orderkit.domain.payment import (
     GatewayAuthorization,
@@ -50,7 +56,7 @@ from orderkit.ports import Clock, IdSource, PaymentGateway, UnitOfWork, UnitOfWo
 from orderkit.serialization import loads_untrusted
 from orderkit.service.dispatch import Dispatcher
 from orderkit.service.settings import ShopSettings
-from orderkit.service.transaction import dispatch_after_commit, run_command
+from orderkit.service.transaction import dispatch_after_commit, run_and_dispatch
 
 __all__ = ["PaymentService", "gateway_key"]
 
@@ -253,11 +259,63 @@ class PaymentService:
             return
         self._move(event.order_id, lambda p: self._capture_rest(p, "placement"))
 
-    def capture_on_shipment(self, event: OrderShipped) -> None:
-        """Handler: with ``capture="on_shipment"``, capture what is left when the order ships."""
-        if self._settings.capture != "on_shipment":
+    def capture_shipment(self, event: ShipmentHandedOver) -> None:
+        """Handler: with ``capture="on_shipment"``, capture a shipment's share when the
+        carrier takes it (idempotent per shipment)."""
+        if self._settings.capture != "on_shipment" or not self.for_order(event.order_id):
             return
-        self._move(event.order_id, lambda p: self._capture_rest(p, "order-shipped"))
+        with self._uow() as uow:
+            units = uow.shipments.get(event.shipment_id).units()
+        self._move(
+            event.order_id,
+            lambda p: (
+                None
+                if p.state not in _OPEN
+                else self._capture_units(p, _uncharged(p, units), f"shipment:{event.shipment_id}")
+            ),
+        )
+
+    def capture_on_shipment(self, event: OrderShipped) -> None:
+        """Handler: when the order has shipped, capture what is left of its open lines
+        (with ``capture="on_shipment"``), then void what is left of the authorization
+        (the share of cancelled lines)."""
+        if not self.for_order(event.order_id):
+            return
+        if self._settings.capture == "on_shipment":
+            self._move(event.order_id, lambda p: self._capture_rest(p, "order-shipped"))
+        self._move(event.order_id, lambda p: self._void(p) if p.state in _OPEN else None)
+
+    def settle_cancelled_lines(self, event: OrderLinesCancelled) -> None:
+        """Handler: refund what was already captured for cancelled lines (their share), and
+        void the rest of the authorization once every open unit is captured."""
+        if not self.for_order(event.order_id):
+            return
+        with self._uow() as uow:
+            order = uow.orders.get(event.order_id)
+        reference = "lines-cancelled:" + ",".join(event.line_ids)
+
+        def refund_captured(payment: Payment) -> Step | None:
+            charged = payment.captured_units()
+            units = {i: charged[i] for i in event.line_ids if charged.get(i)}
+            if not units and payment.refund_plan(gateway_key(reference)) is None:
+                return None
+            share = lines_share(order, units, already={}, include_shipping=False)
+            return None if share.is_zero() else self._refund(payment, share, gateway_key(reference))
+
+        self._move(event.order_id, refund_captured)
+        charged = self.for_order(event.order_id)[-1].captured_units()
+        if all(charged.get(line.line_id, 0) >= line.quantity for line in order.open_lines):
+            self._move(event.order_id, lambda p: self._void(p) if p.state in _OPEN else None)
+
+    def refund_units(self, order_id: str, units: Mapping[str, int], *, reference: str) -> Payment:
+        """Refund the share of ``units`` (line id → units) of the order, idempotent per
+        ``reference`` (a claim, a return)."""
+        with self._uow() as uow:
+            order = uow.orders.get(order_id)
+        share = lines_share(order, units, already={}, include_shipping=False)
+        if share.is_zero():
+            return self.for_order(order_id)[-1]
+        return self.refund(order_id, share, reference=reference)
 
     def settle_cancelled(self, event: OrderCancelled) -> None:
         """Handler: void the uncaptured rest and refund what was captured of a cancelled order."""
@@ -334,12 +392,7 @@ class PaymentService:
             return None
         with self._uow() as uow:
             order = uow.orders.get(payment.order_id)
-        charged = payment.captured_units()
-        rest = {
-            line.line_id: line.quantity - charged.get(line.line_id, 0)
-            for line in order.lines
-            if line.quantity > charged.get(line.line_id, 0)
-        }
+        rest = _uncharged(payment, {line.line_id: line.quantity for line in order.open_lines})
         return self._capture_units(payment, rest, reference)
 
     def _capture_step(
@@ -439,14 +492,14 @@ class PaymentService:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _run(self, work: Callable[[UnitOfWork, datetime], T]) -> T:
-        result, _events = run_command(
+        return run_and_dispatch(
             self._uow,
             self._clock,
             work,
             retries=self._settings.concurrency_retries,
             retry_on=ConcurrencyError,
+            dispatcher=None,  # commands dispatch after their last step; handlers never nest
         )
-        return result
 
     def _after_commit(self) -> None:
         if self._settings.dispatch == "inline":
@@ -458,6 +511,16 @@ class PaymentService:
                 "this shop has no payment gateway; open it with Shop.open(..., gateway=...)"
             )
         return self.gateway
+
+
+def _uncharged(payment: Payment, units: Mapping[str, int]) -> dict[str, int]:
+    """Of ``units`` per line, those whose share the payment has not captured yet."""
+    charged = payment.captured_units()
+    return {
+        line_id: count - charged.get(line_id, 0)
+        for line_id, count in units.items()
+        if count > charged.get(line_id, 0)
+    }
 
 
 def _authorization_of(payment: Payment) -> str:

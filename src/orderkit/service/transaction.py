@@ -11,7 +11,7 @@ from orderkit.domain.events import DomainEvent
 from orderkit.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from orderkit.service.dispatch import Dispatcher
 
-__all__ = ["Retry", "dispatch_after_commit", "run_command"]
+__all__ = ["Retry", "dispatch_after_commit", "run_and_dispatch", "run_command"]
 
 T = TypeVar("T")
 Retry = type[Exception] | tuple[type[Exception], ...] | None
@@ -51,3 +51,20 @@ def dispatch_after_commit(dispatcher: Dispatcher) -> None:
         dispatcher.run_pending()
     except Exception:
         log.exception("inline dispatch failed; the events stay in the outbox")
+
+
+def run_and_dispatch(
+    uow: UnitOfWorkFactory,
+    clock: Clock,
+    work: Callable[[UnitOfWork, datetime], T],
+    *,
+    retries: int,
+    retry_on: Retry,
+    dispatcher: Dispatcher | None,
+) -> T:
+    """:func:`run_command`, then deliver the committed events inline when a
+    ``dispatcher`` is given (``None``: leave them to workers, or to the caller)."""
+    result, events = run_command(uow, clock, work, retries=retries, retry_on=retry_on)
+    if events and dispatcher is not None:
+        dispatch_after_commit(dispatcher)
+    return result

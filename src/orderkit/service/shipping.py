@@ -1,0 +1,309 @@
+"""The shipping service (stage 4): rates, labels, hand-over, tracking, claims.
+
+Reach it as ``shop.shipping``. Handing a shipment over commits its stock (on hand
+goes down) and, once every open unit of the order has left, marks the order
+shipped, in one transaction. Carrier scans arrive through
+:meth:`ShippingService.apply_tracking_event` (a webhook) or :meth:`ShippingService.poll`;
+each is applied at most once and in any order, and the order is marked delivered
+when all its shipments are. Customers are told by the notification handlers
+(:mod:`orderkit.service.notifications`), payments captured by the payment policies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from orderkit.domain.carrier import CarrierChoice, CheapestOnTime, Rate, TrackingEvent
+from orderkit.domain.inventory import StockDemand
+from orderkit.domain.order import Order
+from orderkit.domain.shipment import Shipment
+from orderkit.domain.stock_changes import Allocate, Reserve, Ship
+from orderkit.errors import (
+    CarrierError,
+    CarrierUnavailable,
+    ConcurrencyError,
+    FulfilmentError,
+    InvalidField,
+    OutOfStock,
+    ShipmentNotFound,
+)
+from orderkit.ports import Carrier, Clock, IdSource, UnitOfWork, UnitOfWorkFactory
+from orderkit.service.dispatch import Dispatcher
+from orderkit.service.fulfilment import follow_shipments
+from orderkit.service.inventory import check_cover
+from orderkit.service.payments import PaymentService, gateway_key
+from orderkit.service.settings import ShopSettings
+from orderkit.service.transaction import run_and_dispatch
+
+__all__ = ["ShippingService"]
+
+T = TypeVar("T")
+
+
+class ShippingService:
+    """Carriers, labels, hand-over and tracking. Reach it as ``shop.shipping``."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        carriers: Sequence[Carrier],
+        clock: Clock,
+        ids: IdSource,
+        settings: ShopSettings,
+        dispatcher: Dispatcher,
+        payments: PaymentService,
+        choice: CarrierChoice | None = None,
+    ) -> None:
+        self._uow = uow
+        self.carriers = {carrier.name: carrier for carrier in carriers}
+        self._clock = clock
+        self._ids = ids
+        self._settings = settings
+        self._dispatcher = dispatcher
+        self._payments = payments
+        self._lifecycle = settings.order_lifecycle.build()
+        self.choice: CarrierChoice = choice or CheapestOnTime(settings.delivery.calendar)
+
+    # -- rates and labels -------------------------------------------------------------------
+
+    def quote(self, shipment_id: str) -> list[Rate]:
+        """Every carrier's rates for the packed shipment, cheapest first. A carrier that
+        cannot be reached is left out; raises :class:`CarrierError` when none quotes."""
+        shipment = self._get(shipment_id)
+        if not shipment.parcels:
+            raise FulfilmentError(f"shipment {shipment_id} is not packed yet: pack it first")
+        rates: list[Rate] = []
+        for carrier in self._require_carriers():
+            try:
+                rates.extend(carrier.quote(shipment))
+            except CarrierUnavailable:
+                continue
+        if not rates:
+            raise CarrierError(f"no carrier quoted a rate for shipment {shipment_id}")
+        return sorted(rates, key=lambda r: (r.price.amount, r.transit_days, r.carrier, r.rate_id))
+
+    def buy_label(self, shipment_id: str, rate: Rate | None = None) -> Shipment:
+        """Buy the label for ``rate`` (by default the shop's choice among the quotes: the
+        cheapest that arrives by the promised date) and attach it to the shipment.
+
+        The carrier is asked once per shipment (the idempotency key is the shipment's):
+        a retry after a lost answer gets the same label.
+        """
+        shipment = self._get(shipment_id)
+        if shipment.label is not None:
+            return shipment
+        if rate is None:
+            rates = self.quote(shipment_id)
+            with self._uow() as uow:
+                promised = uow.orders.get(shipment.order_id).promised_delivery
+            rate = self.choice.choose(rates, ship_date=self._today(), promised=promised)
+        if not isinstance(rate, Rate):
+            raise InvalidField("must be a Rate from quote()", field="rate", value=rate)
+        carrier = self._carrier(rate.carrier)
+        label = carrier.buy_label(shipment, rate, idempotency_key=gateway_key("label", shipment.id))
+
+        def attach(uow: UnitOfWork, now: datetime) -> Shipment:
+            current = uow.shipments.get(shipment_id)
+            if current.label is None:
+                current.attach_label(rate, label, now)
+                uow.shipments.save(current)
+            return current
+
+        return self._run(attach)
+
+    # -- hand-over and tracking ---------------------------------------------------------------
+
+    def hand_over(self, shipment_id: str) -> Shipment:
+        """The carrier took the labelled shipment: its stock leaves on hand and, when it
+        was the last open unit of the order, the order is marked shipped."""
+
+        def work(uow: UnitOfWork, now: datetime) -> Shipment:
+            shipment = uow.shipments.get(shipment_id)
+            shipment.hand_over(now, self._eta(shipment))
+            self._after_move(uow, shipment, "labelled", now)
+            return shipment
+
+        return self._run(work)
+
+    def apply_tracking_event(self, event: TrackingEvent) -> str:
+        """Apply a carrier scan at most once (``"duplicate"``, ``"recorded"`` or
+        ``"moved"``); the order follows (shipped, delivered). Raises
+        :class:`ShipmentNotFound` for an unknown tracking number."""
+        if not isinstance(event, TrackingEvent):
+            raise InvalidField("must be a TrackingEvent", field="event", value=event)
+
+        def work(uow: UnitOfWork, now: datetime) -> str:
+            shipment = uow.shipments.by_tracking_number(event.tracking_number)
+            if shipment is None:
+                raise ShipmentNotFound(f"no shipment has tracking number {event.tracking_number!r}")
+            before = shipment.state
+            outcome = shipment.apply_scan(event, now)
+            if outcome != "duplicate":
+                self._after_move(uow, shipment, before, now)
+            return outcome
+
+        return self._run(work)
+
+    def poll(self) -> int:
+        """Ask the carriers for the scans of every shipment on its way and apply them;
+        returns how many scans were new."""
+        new = 0
+        for state in ("labelled", "in_transit", "out_for_delivery", "delivery_failed"):
+            offset = 0
+            while True:
+                with self._uow() as uow:
+                    page = uow.shipments.list(state=state, limit=200, offset=offset)
+                for shipment in page:
+                    if shipment.rate is None or shipment.tracking_number is None:
+                        continue
+                    carrier = self.carriers.get(shipment.rate.carrier)
+                    if carrier is None:
+                        continue
+                    try:
+                        scans = carrier.track(shipment.tracking_number)
+                    except CarrierUnavailable:
+                        continue
+                    known = {scan.id for scan in shipment.scans}
+                    for scan in scans:
+                        if scan.id not in known:
+                            new += self.apply_tracking_event(scan) != "duplicate"
+                if len(page) < 200:
+                    break
+                offset += 200
+        return new
+
+    def expected_delivery(self, order_id: str) -> date | None:
+        """When the order should arrive: the latest carrier ETA of its shipments still on
+        their way, else the date promised at acknowledgement."""
+        with self._uow() as uow:
+            order = uow.orders.get(order_id)
+            shipments = uow.shipments.for_order(order_id)
+        etas = [s.eta for s in shipments if s.eta is not None and s.state not in _ARRIVED]
+        return max(etas) if etas else order.promised_delivery
+
+    # -- cancellation and claims --------------------------------------------------------------
+
+    def cancel_label(self, shipment: Shipment) -> None:
+        """Void the shipment's unused label at its carrier (handler for cancellations)."""
+        if shipment.rate is None or shipment.tracking_number is None:
+            return
+        self._carrier(shipment.rate.carrier).cancel_label(shipment.tracking_number)
+
+    def resolve_claim(self, shipment_id: str, resolution: str) -> Shipment:
+        """Settle a lost, returned or damaged shipment: ``"reship"`` sends its units again
+        in a new shipment from stock (returned: the new shipment), ``"refund"`` pays their
+        share back to the customer. Raises :class:`FulfilmentError` for a shipment that
+        cannot be claimed, and :class:`OutOfStock` when a reship finds no stock."""
+        if resolution not in ("reship", "refund"):
+            raise InvalidField("must be 'reship' or 'refund'", field="resolution", value=resolution)
+
+        def work(uow: UnitOfWork, now: datetime) -> Shipment:
+            shipment = uow.shipments.get(shipment_id)
+            order = uow.orders.get(shipment.order_id)
+            replacement = None
+            if resolution == "reship":
+                replacement = self._reship(uow, order, shipment, now)
+                uow.shipments.add(replacement)
+            shipment.resolve_claim(resolution, now, replacement.id if replacement else None)
+            uow.shipments.save(shipment)
+            self._follow(uow, order, now, [shipment, *([replacement] if replacement else [])])
+            return replacement or shipment
+
+        result = self._run(work, retry_on=(ConcurrencyError, OutOfStock))
+        if resolution == "refund" and self._payments.gateway is not None:
+            self._payments.refund_units(
+                result.order_id, result.units(), reference=f"claim:{shipment_id}"
+            )
+        return result
+
+    def _reship(self, uow: UnitOfWork, order: Order, lost: Shipment, now: datetime) -> Shipment:
+        replacement_id = self._ids.new_id("shipment")
+        if self._settings.track_stock:
+            demands = [StockDemand(x.line_id, x.sku, x.quantity) for x in lost.lines]
+            levels = uow.stock.levels({d.sku for d in demands}, now)
+            picks = self._settings.sourcing.source(demands, levels, uow.stock.locations())
+            check_cover(demands, picks)
+            locations = {pick.location for pick in picks}
+            if len(locations) != 1:
+                raise FulfilmentError(
+                    f"no single location can reship shipment {lost.id}; receive stock first"
+                )
+            uow.stock.stage(Reserve(order.id, tuple(picks), None, now))
+            location = picks[0].location
+            for line in lost.lines:
+                uow.stock.stage(Allocate(order.id, line.line_id, replacement_id, now, location))
+        else:
+            location = lost.location
+        return Shipment.create(
+            shipment_id=replacement_id,
+            order_id=order.id,
+            location=location,
+            ship_to=order.shipping_address,
+            lines=lost.lines,
+            at=now,
+        )
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _after_move(self, uow: UnitOfWork, shipment: Shipment, before: str, now: datetime) -> None:
+        """Stage the shipment, the stock it took with it (on hand-over), and the order."""
+        if before == "labelled" and shipment.is_handed_over and self._settings.track_stock:
+            for line in shipment.lines:
+                uow.stock.stage(Ship(shipment.order_id, line.line_id, now, shipment.location))
+        uow.shipments.save(shipment)
+        if shipment.state != before:
+            self._follow(uow, uow.orders.get(shipment.order_id), now, [shipment])
+
+    def _follow(
+        self, uow: UnitOfWork, order: Order, now: datetime, changed: Sequence[Shipment] = ()
+    ) -> None:
+        follow_shipments(uow, order, now, self._lifecycle, changed)
+
+    def _eta(self, shipment: Shipment) -> date | None:
+        if shipment.rate is None:
+            return None
+        calendar = self._settings.delivery.calendar
+        return calendar.add_business_days(self._today(), shipment.rate.transit_days)
+
+    def _today(self) -> date:
+        zone = ZoneInfo(self._settings.delivery.timezone)
+        return self._clock.now().astimezone(zone).date()
+
+    def _get(self, shipment_id: str) -> Shipment:
+        with self._uow() as uow:
+            return uow.shipments.get(shipment_id)
+
+    def _carrier(self, name: str) -> Carrier:
+        carrier = self.carriers.get(name)
+        if carrier is None:
+            raise CarrierError(f"this shop has no carrier named {name!r}")
+        return carrier
+
+    def _require_carriers(self) -> list[Carrier]:
+        if not self.carriers:
+            raise CarrierError(
+                "this shop has no carriers; open it with Shop.open(..., carriers=[...])"
+            )
+        return list(self.carriers.values())
+
+    def _run(
+        self,
+        work: Callable[[UnitOfWork, datetime], T],
+        retry_on: type[Exception] | tuple[type[Exception], ...] = ConcurrencyError,
+    ) -> T:
+        inline = self._settings.dispatch == "inline"
+        return run_and_dispatch(
+            self._uow,
+            self._clock,
+            work,
+            retries=self._settings.concurrency_retries,
+            retry_on=retry_on,
+            dispatcher=self._dispatcher if inline else None,
+        )
+
+
+_ARRIVED = ("delivered", "cancelled", "lost", "returned_to_sender")

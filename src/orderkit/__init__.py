@@ -4,6 +4,16 @@ The public API is what this module exports; everything else may change.
 """
 
 from orderkit.domain.calendar import BusinessCalendar, DeliveryPromise
+from orderkit.domain.carrier import (
+    CarrierChoice,
+    CheapestOnTime,
+    Fastest,
+    Label,
+    Parcel,
+    Rate,
+    TrackingEvent,
+    TrackingStatus,
+)
 from orderkit.domain.events import (
     DomainEvent,
     OrderAcknowledged,
@@ -14,6 +24,7 @@ from orderkit.domain.events import (
     OrderFulfilmentStarted,
     OrderHoldPlaced,
     OrderHoldReleased,
+    OrderLinesCancelled,
     OrderPlaced,
     OrderShipped,
     OrderTransitioned,
@@ -23,6 +34,20 @@ from orderkit.domain.events import (
     PaymentFailed,
     PaymentRefunded,
     PaymentVoided,
+    ShipmentCancelled,
+    ShipmentClaimResolved,
+    ShipmentCreated,
+    ShipmentDelivered,
+    ShipmentDeliveryFailed,
+    ShipmentEtaChanged,
+    ShipmentEvent,
+    ShipmentHandedOver,
+    ShipmentLabelled,
+    ShipmentLost,
+    ShipmentOutForDelivery,
+    ShipmentPacked,
+    ShipmentPicked,
+    ShipmentReturnedToSender,
 )
 from orderkit.domain.inventory import (
     Location,
@@ -51,6 +76,7 @@ from orderkit.domain.payment import (
     RefundRecord,
     VoidRecord,
 )
+from orderkit.domain.shipment import SHIPMENT_LIFECYCLE, Shipment, ShipmentLine, ShipmentState
 from orderkit.domain.values import (
     Address,
     ContactChannel,
@@ -62,11 +88,14 @@ from orderkit.domain.values import (
 )
 from orderkit.errors import (
     CardNumberRejected,
+    CarrierError,
+    CarrierUnavailable,
     ConcurrencyError,
     CorruptRecord,
     CurrencyMismatch,
     DuplicateKey,
     DuplicateLineId,
+    FulfilmentError,
     GatewayUnavailable,
     HoldError,
     IdempotencyConflict,
@@ -92,6 +121,7 @@ from orderkit.errors import (
     PaymentNotFound,
     ReservationNotFound,
     SchemaTooNew,
+    ShipmentNotFound,
     StorageError,
     TooManyLines,
     TransitionBlocked,
@@ -105,6 +135,7 @@ from orderkit.errors import (
 )
 from orderkit.money import Money
 from orderkit.ports import (
+    Carrier,
     Clock,
     DeadLetter,
     IdSource,
@@ -114,6 +145,7 @@ from orderkit.ports import (
     Store,
 )
 from orderkit.service.commands import PlaceOrder
+from orderkit.service.fulfilment import PickListLine
 from orderkit.service.settings import ShopSettings
 from orderkit.shop import Shop
 
@@ -122,10 +154,16 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "ORDER_LIFECYCLE",
     "PAYMENT_LIFECYCLE",
+    "SHIPMENT_LIFECYCLE",
     "Address",
     "BusinessCalendar",
     "CaptureRecord",
     "CardNumberRejected",
+    "Carrier",
+    "CarrierChoice",
+    "CarrierError",
+    "CarrierUnavailable",
+    "CheapestOnTime",
     "Clock",
     "ConcurrencyError",
     "ContactChannel",
@@ -137,6 +175,8 @@ __all__ = [
     "DomainEvent",
     "DuplicateKey",
     "DuplicateLineId",
+    "Fastest",
+    "FulfilmentError",
     "GatewayAuthorization",
     "GatewayCapture",
     "GatewayEventKind",
@@ -156,6 +196,7 @@ __all__ = [
     "InvalidQuantity",
     "InvalidSettings",
     "InvalidTransition",
+    "Label",
     "Lifecycle",
     "LifecycleDefinition",
     "LifecycleDefinitionError",
@@ -180,6 +221,7 @@ __all__ = [
     "OrderFulfilmentStarted",
     "OrderHoldPlaced",
     "OrderHoldReleased",
+    "OrderLinesCancelled",
     "OrderNotFound",
     "OrderPlaced",
     "OrderShipped",
@@ -188,6 +230,7 @@ __all__ = [
     "OrderTransitioned",
     "OrderkitError",
     "OutOfStock",
+    "Parcel",
     "Payment",
     "PaymentAuthorized",
     "PaymentCaptured",
@@ -202,13 +245,33 @@ __all__ = [
     "PaymentState",
     "PaymentStatus",
     "PaymentVoided",
+    "PickListLine",
     "PlaceOrder",
     "PriorityThenSplit",
+    "Rate",
     "RefundRecord",
     "Reservation",
     "ReservationNotFound",
     "SalesChannel",
     "SchemaTooNew",
+    "Shipment",
+    "ShipmentCancelled",
+    "ShipmentClaimResolved",
+    "ShipmentCreated",
+    "ShipmentDelivered",
+    "ShipmentDeliveryFailed",
+    "ShipmentEtaChanged",
+    "ShipmentEvent",
+    "ShipmentHandedOver",
+    "ShipmentLabelled",
+    "ShipmentLine",
+    "ShipmentLost",
+    "ShipmentNotFound",
+    "ShipmentOutForDelivery",
+    "ShipmentPacked",
+    "ShipmentPicked",
+    "ShipmentReturnedToSender",
+    "ShipmentState",
     "Shop",
     "ShopSettings",
     "SourcingStrategy",
@@ -217,6 +280,8 @@ __all__ = [
     "StorageError",
     "Store",
     "TooManyLines",
+    "TrackingEvent",
+    "TrackingStatus",
     "TransitionBlocked",
     "TransitionSpec",
     "UnknownCurrency",

@@ -212,6 +212,16 @@ def _strict_datetime(value: object, _: object) -> datetime:
     return moment
 
 
+def _strict_date(value: object, _: object) -> date:
+    _refuse_constant(value)
+    if not isinstance(value, str):
+        raise WrongType("a date such as 2026-01-05", value)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidPayload("is not a date such as 2026-01-05", value=value[:40]) from None
+
+
 def _strict_objects(converter: cattrs.Converter) -> Callable[[type], Callable[[Any, Any], Any]]:
     def factory(cls: type) -> Callable[[Any, Any], Any]:
         inner: Callable[[Any, Any], Any] = make_dict_structure_fn(
@@ -258,6 +268,7 @@ def make_strict_converter() -> cattrs.Converter:
     converter.register_structure_hook(Money, _strict_money)
     # registered per class: the str hook would otherwise take these str-based enums
     converter.register_structure_hook(datetime, _strict_datetime)
+    converter.register_structure_hook(date, _strict_date)
     for enum_class in (SalesChannel, ContactChannel, GatewayEventKind, TrackingStatus):
         converter.register_structure_hook(enum_class, _strict_enum(enum_class))
     converter.register_structure_hook_factory(_is_homogenous_tuple, _strict_sequences(converter))

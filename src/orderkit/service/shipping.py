@@ -31,6 +31,7 @@ from orderkit.errors import (
     ShipmentNotFound,
 )
 from orderkit.ports import Carrier, Clock, IdSource, UnitOfWork, UnitOfWorkFactory
+from orderkit.serialization import loads_untrusted
 from orderkit.service.dispatch import Dispatcher
 from orderkit.service.fulfilment import follow_shipments
 from orderkit.service.inventory import check_cover
@@ -147,6 +148,12 @@ class ShippingService:
             return outcome
 
         return self._run(work)
+
+    def apply_tracking_event_json(self, payload: str | bytes) -> str:
+        """Parse a scan in orderkit's JSON shape of :class:`TrackingEvent` strictly
+        (unknown keys, wrong types, unknown statuses and times without a zone are refused
+        with an :class:`~orderkit.errors.InvalidPayload` subclass), then apply it."""
+        return self.apply_tracking_event(loads_untrusted(payload, TrackingEvent))
 
     def poll(self) -> int:
         """Ask the carriers for the scans of every shipment on its way and apply them;

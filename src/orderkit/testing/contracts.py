@@ -61,6 +61,7 @@ from orderkit.money import Money
 from orderkit.ports import DeadLetter, Store
 from orderkit.serialization import dumps
 from orderkit.testing.payment_store import PaymentStoreContract
+from orderkit.testing.shipment_store import ShipmentStoreContract
 
 __all__ = ["STOCK_SKUS", "StoreContract", "assert_ledger_matches_on_hand", "make_order"]
 
@@ -180,7 +181,7 @@ def assert_ledger_matches_on_hand(store: Store) -> None:
             assert level.on_hand >= 0, (sku, location)
 
 
-class StoreContract(PaymentStoreContract):
+class StoreContract(PaymentStoreContract, ShipmentStoreContract):
     """The contract of a :class:`~orderkit.ports.Store`; subclass and implement ``make_store``."""
 
     def make_store(self, tmp_path: Path) -> Store:

@@ -578,9 +578,16 @@ def rasterize(document: bytes, dpi: int = 200) -> tuple[tuple[float, float], Any
     try:
         assert len(pdf) == 1
         page = pdf[0]
-        size = page.get_size()
-        image = page.render(scale=dpi / 72).to_pil()
-        text = page.get_textpage().get_text_range()
+        try:
+            size = page.get_size()
+            image = page.render(scale=dpi / 72).to_pil()
+            textpage = page.get_textpage()
+            try:
+                text = textpage.get_text_range()
+            finally:
+                textpage.close()
+        finally:
+            page.close()  # children first: pypdfium2 complains when a parent closes first
     finally:
         pdf.close()
     return size, image, text

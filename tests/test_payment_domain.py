@@ -238,7 +238,7 @@ def test_money_is_conserved_over_random_captures_refunds_and_voids(
             change = partial(_refund, refund)
         else:
             allowed = payment.state in OPEN
-            change = partial(_void, GatewayVoid(f"void-{next(ids)}", AUTH))
+            change = partial(_void, GatewayVoid(f"void-{next(ids)}", AUTH, payment.capturable))
 
         before = snapshot(payment)
         if not allowed:
@@ -480,7 +480,7 @@ class PaymentLifecycleMachine(RuleBasedStateMachine):
     @rule()
     def void(self) -> None:
         resolved = self.model.resolved
-        void = GatewayVoid(f"void-{next(self.ids)}", AUTH)
+        void = GatewayVoid(f"void-{next(self.ids)}", AUTH, self.payment.capturable)
         accepted = self._step(
             lambda m: m.void_rest(void.id),
             lambda p: p.record_void(void, AT),
@@ -643,7 +643,7 @@ def _record_capture(p: Payment) -> None:
         (lambda p: None, event("authorized", amount=eur(1000))),
         (_record_capture, event("captured", operation_id="cap-1", amount=eur(1000))),
         (
-            lambda p: p.record_void(GatewayVoid("void-1", AUTH), AT),
+            lambda p: p.record_void(GatewayVoid("void-1", AUTH, p.capturable), AT),
             event("voided", operation_id="void-1"),
         ),
         (
@@ -895,7 +895,7 @@ def test_voiding_the_rest_after_refunding_every_capture_ends_refunded() -> None:
     payment = started(1000)
     payment.record_capture(GatewayCapture("cap-1", AUTH, eur(300)), AT, reference="a")
     payment.record_refund(GatewayRefund("ref-1", "cap-1", eur(300)), AT, reference="a")
-    payment.record_void(GatewayVoid("void-1", AUTH), AT)
+    payment.record_void(GatewayVoid("void-1", AUTH, payment.capturable), AT)
     assert payment.status is PaymentStatus.REFUNDED
     assert units_of(payment.capturable) == units_of(payment.refundable) == 0
     assert payment.state in PAYMENT_LIFECYCLE.final
@@ -1081,7 +1081,7 @@ def test_a_round_trip_keeps_parked_events_and_the_void() -> None:
         units={"L1": 2},
         includes_shipping=True,
     )
-    payment.record_void(GatewayVoid("void-1", AUTH), AT)
+    payment.record_void(GatewayVoid("void-1", AUTH, payment.capturable), AT)
     stray = event("refunded", operation_id="ref-9", capture_id="cap-9", amount=minor(1, "KWD"))
     assert payment.apply_gateway_event(stray, AT) == "parked"
     loaded = loads(dumps(payment), Payment)

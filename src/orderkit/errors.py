@@ -293,7 +293,9 @@ class ReservationNotFound(OrderkitError):
 
 
 class PaymentError(OrderkitError):
-    """A payment operation was refused; nothing was charged, captured or refunded."""
+    """A payment operation failed. The subclasses say whether money may have moved:
+    after :class:`PaymentDeclined` and :class:`InvalidPaymentOperation` nothing did;
+    after :class:`GatewayUnavailable` it may have (retry with the same key or reference)."""
 
 
 class PaymentDeclined(PaymentError):

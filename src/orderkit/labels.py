@@ -35,7 +35,7 @@ from orderkit.domain.values import (
 from orderkit.errors import InvalidField, MissingExtra, ValueTooLong
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped,unused-ignore]
+    from reportlab.pdfgen.canvas import Canvas
 
 __all__ = ["LABEL_SIZE", "render_label"]
 
@@ -95,7 +95,7 @@ def render_label(
         raise InvalidField("needs at least one Parcel, and only Parcels", field="parcels")
 
     try:
-        from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped,unused-ignore]
+        from reportlab.pdfgen.canvas import Canvas
     except ImportError:
         raise MissingExtra(
             "shipping labels need the labels extra: pip install 'orderkit[labels]'"
@@ -184,7 +184,7 @@ def _draw_details(pdf: Canvas, parcels: Sequence[Parcel], reference: str) -> Non
 
 
 def _draw_barcode(pdf: Canvas, tracking_number: str) -> None:
-    from reportlab.graphics.barcode.code128 import Code128  # type: ignore[import-untyped,unused-ignore]
+    from reportlab.graphics.barcode.code128 import Code128
 
     modules = Code128(tracking_number, barWidth=1, quiet=0, humanReadable=False).width
     bar = min(_MAX_BAR, _INNER / (modules + 2 * _QUIET_MODULES))
@@ -243,8 +243,8 @@ def _block(
 def _wrap(text: str, font: str, size: float) -> list[str]:
     """``text`` broken into lines no wider than the page: at spaces, or anywhere in a word
     too long for one line."""
-    from reportlab.lib.utils import simpleSplit  # type: ignore[import-untyped,unused-ignore]
-    from reportlab.pdfbase.pdfmetrics import stringWidth  # type: ignore[import-untyped,unused-ignore]
+    from reportlab.lib.utils import simpleSplit
+    from reportlab.pdfbase.pdfmetrics import stringWidth
 
     lines: list[str] = []
     for line in simpleSplit(text, font, size, _INNER):
@@ -260,14 +260,14 @@ def _wrap(text: str, font: str, size: float) -> list[str]:
 
 def _shrink(text: str, font: str, size: float, width: float) -> float:
     """The largest size up to ``size`` at which ``text`` fits in ``width``."""
-    from reportlab.pdfbase.pdfmetrics import stringWidth  # type: ignore[import-untyped,unused-ignore]
+    from reportlab.pdfbase.pdfmetrics import stringWidth
 
     return float(min(size, size * width / max(stringWidth(text, font, size), 1e-6)))
 
 
 def _fit(text: str, font: str, size: float, width: float) -> str:
     """``text``, cut with an ellipsis when it is wider than ``width`` at ``size``."""
-    from reportlab.pdfbase.pdfmetrics import stringWidth  # type: ignore[import-untyped,unused-ignore]
+    from reportlab.pdfbase.pdfmetrics import stringWidth
 
     if stringWidth(text, font, size) <= width:
         return text

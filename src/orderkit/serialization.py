@@ -379,6 +379,8 @@ def loads_untrusted(text: str | bytes, cls: type[T]) -> T:
     Raises an :class:`~orderkit.errors.InvalidInput` subclass naming the field
     path and value; see the module docstring for the full list.
     """
+    if not isinstance(text, (str, bytes, bytearray)):
+        raise InvalidPayload(f"must be JSON text or bytes, not {type(text).__name__}")
     size = len(text.encode() if isinstance(text, str) else text)
     if size > MAX_PAYLOAD_BYTES:
         raise InvalidPayload(f"payload is {size} bytes; the limit is {MAX_PAYLOAD_BYTES}")

@@ -18,6 +18,7 @@ from orderkit.domain.events import (
     OrderLinesCancelled,
     OrderShipped,
     PaymentAuthorized,
+    PaymentCaptured,
     ShipmentCancelled,
     ShipmentHandedOver,
 )
@@ -154,6 +155,7 @@ class Shop:
             on(ShipmentHandedOver, payments.capture_shipment, name="orderkit.capture_shipment")
             on(OrderShipped, payments.capture_on_shipment, name="orderkit.capture_on_shipment")
             on(OrderCancelled, payments.settle_cancelled, name="orderkit.settle_cancelled")
+            on(PaymentCaptured, payments.settle_cancelled, name="orderkit.refund_late_capture")
             on(
                 OrderLinesCancelled,
                 payments.settle_cancelled_lines,

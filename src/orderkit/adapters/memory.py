@@ -79,7 +79,7 @@ class MemoryStore:
         self.orders: dict[str, Order] = {}
         self.idempotency_keys: dict[str, str] = {}
         self.outbox = MemoryOutbox(self.lock)
-        self.stock = MemoryStock()
+        self.stock = MemoryStock(self.lock)
         self.payments: dict[str, Payment] = {}
         self.authorizations: dict[str, str] = {}
         self.shipments: dict[str, Shipment] = {}
@@ -101,15 +101,17 @@ class MemoryOrderRepository(StagedOrders):
 
     def get(self, order_id: str) -> Order:
         """A private copy of the committed order ``order_id``; raises OrderNotFound if absent."""
-        stored = self._store.orders.get(order_id)
+        with self._store.lock:  # never a half-applied commit
+            stored = self._store.orders.get(order_id)
         if stored is None:
             raise OrderNotFound(order_id)
         return _private_copy(stored)
 
     def find_by_idempotency_key(self, key: str) -> Order | None:
         """A private copy of the committed order placed with ``key``, or None."""
-        order_id = self._store.idempotency_keys.get(key)
-        return None if order_id is None else self.get(order_id)
+        with self._store.lock:
+            order_id = self._store.idempotency_keys.get(key)
+            return None if order_id is None else self.get(order_id)
 
     def list(
         self,
@@ -143,7 +145,8 @@ class MemoryPaymentRepository(StagedPayments):
 
     def get(self, payment_id: str) -> Payment:
         """A private copy of the committed payment; raises PaymentNotFound if absent."""
-        stored = self._store.payments.get(payment_id)
+        with self._store.lock:
+            stored = self._store.payments.get(payment_id)
         if stored is None:
             raise PaymentNotFound(f"no payment with id {payment_id!r}")
         return _private_copy(stored)
@@ -157,8 +160,9 @@ class MemoryPaymentRepository(StagedPayments):
 
     def by_authorization(self, authorization_id: str) -> Payment | None:
         """A private copy of the committed payment holding ``authorization_id``, or None."""
-        payment_id = self._store.authorizations.get(authorization_id)
-        return None if payment_id is None else self.get(payment_id)
+        with self._store.lock:
+            payment_id = self._store.authorizations.get(authorization_id)
+            return None if payment_id is None else self.get(payment_id)
 
 
 class MemoryShipmentRepository(StagedShipments):
@@ -170,7 +174,8 @@ class MemoryShipmentRepository(StagedShipments):
 
     def get(self, shipment_id: str) -> Shipment:
         """A private copy of the committed shipment; raises ShipmentNotFound if absent."""
-        stored = self._store.shipments.get(shipment_id)
+        with self._store.lock:
+            stored = self._store.shipments.get(shipment_id)
         if stored is None:
             raise ShipmentNotFound(f"no shipment with id {shipment_id!r}")
         return _private_copy(stored)
@@ -184,8 +189,9 @@ class MemoryShipmentRepository(StagedShipments):
 
     def by_tracking_number(self, tracking_number: str) -> Shipment | None:
         """A private copy of the committed shipment with that tracking number, or None."""
-        shipment_id = self._store.tracking_numbers.get(tracking_number)
-        return None if shipment_id is None else self.get(shipment_id)
+        with self._store.lock:
+            shipment_id = self._store.tracking_numbers.get(tracking_number)
+            return None if shipment_id is None else self.get(shipment_id)
 
     def list(
         self, *, state: str | None = None, limit: int = 50, offset: int = 0

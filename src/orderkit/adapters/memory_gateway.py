@@ -194,6 +194,7 @@ class MemoryGateway:
     def refund(self, capture_id: str, amount: Money, *, idempotency_key: str) -> GatewayRefund:
         """Pay back ``amount`` of a capture; several partial refunds are allowed."""
         _positive(amount)
+        check_text(capture_id, field="capture_id", limit=MAX_ID_LENGTH)
         with self._lock:
             capture = self._captures.get(capture_id)
         if capture is None:
@@ -289,6 +290,7 @@ class MemoryGateway:
             return remembered.result  # type: ignore[return-value]
 
     def _authorization(self, authorization_id: str) -> _Authorization:
+        check_text(authorization_id, field="authorization_id", limit=MAX_ID_LENGTH)
         with self._lock:
             authorization = self._authorizations.get(authorization_id)
         if authorization is None:

@@ -6,6 +6,7 @@ methods, on copies, and installed only when every change of a commit holds.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -40,7 +41,8 @@ def _copy(item: StockItem) -> StockItem:
 class MemoryStock:
     """Committed stock of a :class:`~orderkit.adapters.memory.MemoryStore` (guarded by its lock)."""
 
-    def __init__(self) -> None:
+    def __init__(self, lock: threading.RLock | None = None) -> None:
+        self.lock = lock or threading.RLock()
         self.locations: dict[str, Location] = {}
         self.items: dict[Key, StockItem] = {}
         self.ledger: list[Movement] = []
@@ -172,32 +174,36 @@ class MemoryStockRepository(StagedStock):
 
     def locations(self) -> list[Location]:
         """Every location, by priority then id."""
-        return sorted(self._stock.locations.values(), key=lambda loc: (loc.priority, loc.id))
+        with self._stock.lock:
+            found = list(self._stock.locations.values())
+        return sorted(found, key=lambda loc: (loc.priority, loc.id))
 
     def levels(self, skus: Iterable[str], now: datetime) -> dict[Key, StockLevel]:
         """Availability of ``skus`` at every location that stocks them."""
         wanted = set(skus)
-        return {
-            key: level(item, now)
-            for key, item in list(self._stock.items.items())
-            if key[0] in wanted
-        }
+        with self._stock.lock:
+            return {
+                key: level(item, now) for key, item in self._stock.items.items() if key[0] in wanted
+            }
 
     def item(self, sku: str, location: str) -> StockItem | None:
         """A copy of one stock item with its reservations, or None."""
-        item = self._stock.items.get((sku, location))
-        return None if item is None else _copy(item)
+        with self._stock.lock:
+            item = self._stock.items.get((sku, location))
+            return None if item is None else _copy(item)
 
     def reservations(self, order_id: str) -> list[tuple[str, str, Reservation]]:
         """(sku, location, reservation) for every reservation an order holds."""
-        found = [
-            (sku, location, reservation)
-            for (sku, location), item in list(self._stock.items.items())
-            for (order, _), reservation in item.reservations.items()
-            if order == order_id
-        ]
+        with self._stock.lock:
+            found = [
+                (sku, location, reservation)
+                for (sku, location), item in self._stock.items.items()
+                for (order, _), reservation in item.reservations.items()
+                if order == order_id
+            ]
         return sorted(found, key=lambda row: (row[0], row[1], row[2].line_id))
 
     def movements(self, sku: str, location: str) -> list[Movement]:
         """The ledger of one stock item, oldest first."""
-        return [m for m in self._stock.ledger if m.sku == sku and m.location == location]
+        with self._stock.lock:
+            return [m for m in self._stock.ledger if m.sku == sku and m.location == location]

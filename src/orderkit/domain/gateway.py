@@ -13,7 +13,8 @@ from typing import Any
 import attrs
 from attrs import field, frozen
 
-from orderkit.domain.values import MAX_ID_LENGTH, check_text, text
+from orderkit.domain.values import MAX_ID_LENGTH, MAX_NOTE_LENGTH, check_text, text
+from orderkit.errors import InvalidField
 from orderkit.money import Money
 
 __all__ = [
@@ -28,6 +29,39 @@ __all__ = [
 
 CALLBACK_PREFIX = "gateway:"
 """The reference of an operation first learnt from a gateway callback (``gateway:<event id>``)."""
+
+
+def _money(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, Money):
+        raise InvalidField("must be Money", field=attribute.name, value=value)
+
+
+def _optional_money(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        _money(_instance, attribute, value)
+
+
+def _aware(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise InvalidField("must be a timezone-aware datetime", field=attribute.name, value=value)
+
+
+def _kind(value: object) -> GatewayEventKind:
+    try:
+        return GatewayEventKind(value)
+    except ValueError:
+        options = ", ".join(kind.value for kind in GatewayEventKind)
+        raise InvalidField(f"must be one of {options}", field="kind", value=value) from None
+
+
+def _optional_id(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        check_text(value, field=attribute.name, limit=MAX_ID_LENGTH)
+
+
+def _optional_text(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:  # free text: screened for card numbers
+        check_text(value, field=attribute.name, limit=MAX_NOTE_LENGTH)
 
 
 @frozen
@@ -50,11 +84,12 @@ class GatewayCapture:
 @frozen
 class GatewayVoid:
     """The release of what was left of authorization ``authorization_id``: ``amount``,
-    when the gateway says (None: whatever the payment has not captured)."""
+    as the gateway counts it (so that a capture it made but we have not recorded yet
+    is not lost)."""
 
     id: str = field(validator=text(MAX_ID_LENGTH))
     authorization_id: str
-    amount: Money | None = None
+    amount: Money = field(validator=_money)
 
 
 @frozen
@@ -64,11 +99,6 @@ class GatewayRefund:
     id: str = field(validator=text(MAX_ID_LENGTH))
     capture_id: str
     amount: Money
-
-
-def _optional_id(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None:
-        check_text(value, field=attribute.name, limit=MAX_ID_LENGTH)
 
 
 class GatewayEventKind(str, Enum):
@@ -91,10 +121,10 @@ class PaymentGatewayEvent:
     """
 
     id: str = field(validator=text(MAX_ID_LENGTH))
-    kind: GatewayEventKind = field(converter=GatewayEventKind)
+    kind: GatewayEventKind = field(converter=_kind)
     authorization_id: str = field(validator=text(MAX_ID_LENGTH))
-    occurred_at: datetime
+    occurred_at: datetime = field(validator=_aware)
     operation_id: str | None = field(default=None, validator=_optional_id)
-    amount: Money | None = None
+    amount: Money | None = field(default=None, validator=_optional_money)
     capture_id: str | None = field(default=None, validator=_optional_id)
-    reason: str | None = field(default=None, validator=_optional_id)
+    reason: str | None = field(default=None, validator=_optional_text)

@@ -47,7 +47,13 @@ from orderkit.domain.payment_lifecycle import (
     PaymentState,
     PaymentStatus,
 )
-from orderkit.domain.payment_records import CaptureRecord, RefundPlan, RefundRecord, VoidRecord
+from orderkit.domain.payment_records import (
+    CapturePlan,
+    CaptureRecord,
+    RefundPlan,
+    RefundRecord,
+    VoidRecord,
+)
 from orderkit.domain.values import MAX_ID_LENGTH, check_payment_token, check_text, text
 from orderkit.errors import (
     CurrencyMismatch,
@@ -101,6 +107,7 @@ class Payment:
     refunds: tuple[RefundRecord, ...] = field(default=(), converter=_tuple)
     void_record: VoidRecord | None = None
     refund_plans: tuple[RefundPlan, ...] = field(default=(), converter=_tuple, repr=False)
+    capture_plans: tuple[CapturePlan, ...] = field(default=(), converter=_tuple, repr=False)
     failure_reason: str | None = None
     seen_events: tuple[str, ...] = field(default=(), converter=_tuple, repr=False)
     parked_events: tuple[PaymentGatewayEvent, ...] = field(default=(), converter=_tuple, repr=False)
@@ -166,17 +173,100 @@ class Payment:
         """What can still be refunded: captured minus refunded."""
         return self.captured - self.refunded
 
+    def capture_plan(self, reference: str) -> CapturePlan | None:
+        """The capture planned under ``reference``, if any."""
+        return next((p for p in self.capture_plans if p.reference == reference), None)
+
+    def outstanding_captures(self) -> tuple[CapturePlan, ...]:
+        """Planned captures whose result is not recorded yet (none once the authorization
+        is resolved: nothing more can be captured)."""
+        if self.state not in OPEN_STATES:
+            return ()
+        done = {capture.reference for capture in self.captures}
+        return tuple(plan for plan in self.capture_plans if plan.reference not in done)
+
+    @property
+    def free_to_capture(self) -> Money:
+        """What can still be planned for capture: capturable less outstanding plans."""
+        planned = Money.sum((p.amount for p in self.outstanding_captures()), self.currency)
+        return self.capturable - planned
+
+    def charged_units(self) -> dict[str, int]:
+        """Units per line captured or planned for capture."""
+        units = self.captured_units()
+        for plan in self.outstanding_captures():
+            for line_id, count in plan.units:
+                units[line_id] = units.get(line_id, 0) + count
+        return units
+
+    @property
+    def shipping_charged(self) -> bool:
+        """True once a capture paid, or a planned capture is to pay, the shipping charge."""
+        return self.shipping_captured or any(
+            plan.includes_shipping for plan in self.outstanding_captures()
+        )
+
+    def plan_capture(
+        self,
+        reference: str,
+        amount: Money,
+        at: datetime,
+        *,
+        units: Mapping[str, int] | None = None,
+        includes_shipping: bool = False,
+    ) -> CapturePlan:
+        """Decide a capture before calling the gateway, under ``reference``.
+
+        Raises :class:`InvalidPaymentOperation` when the reference was used before,
+        the authorization is not open, the amount is not positive or more than is free
+        to capture, or the shipping charge is already charged.
+        """
+        check_text(reference, field="reference", limit=MAX_ID_LENGTH)
+        self._same_money(amount, "capture")
+        if self.capture_plan(reference) is not None:
+            raise InvalidPaymentOperation(
+                f"payment {self.id} already has a capture planned under {reference!r}"
+            )
+        if self.state not in OPEN_STATES:
+            raise InvalidPaymentOperation(
+                f"payment {self.id} is {self.state!r}: nothing can be captured"
+            )
+        free = self.free_to_capture
+        if amount.minor_units <= 0 or amount > free:
+            raise InvalidPaymentOperation(
+                f"payment {self.id}: cannot capture {amount}, {free} is free to capture"
+            )
+        if includes_shipping and self.shipping_charged:
+            raise InvalidPaymentOperation(f"payment {self.id}: shipping is charged already")
+        plan = CapturePlan(
+            reference, amount, tuple(sorted((units or {}).items())), includes_shipping, at
+        )
+        self.capture_plans = (*self.capture_plans, plan)
+        return plan
+
+    def drop_plan(self, reference: str) -> bool:
+        """Forget the capture or refund planned under ``reference`` after the gateway
+        refused it for good (nothing moved); True when there was one."""
+        captures = tuple(p for p in self.capture_plans if p.reference != reference)
+        refunds = tuple(p for p in self.refund_plans if p.reference != reference)
+        changed = len(captures) != len(self.capture_plans) or len(refunds) != len(self.refund_plans)
+        self.capture_plans, self.refund_plans = captures, refunds
+        return changed
+
     def refund_plan(self, reference: str) -> RefundPlan | None:
         """The refund planned under ``reference``, if any."""
         return next((p for p in self.refund_plans if p.reference == reference), None)
 
-    def plan_refund(self, reference: str, amount: Money, at: datetime) -> RefundPlan:
+    def plan_refund(
+        self, reference: str, amount: Money, at: datetime, *, only: str | None = None
+    ) -> RefundPlan:
         """Decide, before calling the gateway, which captures refund ``amount`` (oldest
         first) and keep the plan under ``reference``.
 
         Parts already planned under other references and not yet recorded count as
-        taken. Raises :class:`InvalidPaymentOperation` when the reference was planned
-        before or the amount is more than can be refunded.
+        taken. With ``only``, just that capture is refunded. Raises
+        :class:`InvalidPaymentOperation` when the reference was planned before or the
+        amount is more than can be refunded.
         """
         check_text(reference, field="reference", limit=MAX_ID_LENGTH)
         self._same_money(amount, "refund")
@@ -188,6 +278,8 @@ class Payment:
             )
         left, parts = amount, []
         for capture in self.captures:
+            if only is not None and capture.id != only:
+                continue
             if left.is_zero():
                 break
             available = self.refundable_of(capture.id) - self._outstanding(capture.id)
@@ -345,7 +437,7 @@ class Payment:
             return False
         self._own_authorization(void.authorization_id)
         rest = self.capturable
-        if void.amount is not None and void.amount != rest:
+        if void.amount != rest:
             raise InvalidPaymentOperation(
                 f"payment {self.id}: the gateway released {void.amount} but {rest} is "
                 "uncaptured here (a capture not yet recorded?)"
@@ -428,7 +520,7 @@ class Payment:
         authorization is resolved and the payment counts as captured.
         """
         known = self.void_record is not None and self.void_record.id == void.id
-        if not known and void.amount is not None and void.amount != self.capturable:
+        if not known and void.amount != self.capturable:
             # The gateway released less than is uncaptured here: a capture it made is not
             # recorded yet. Keep the void as a parked callback; it applies after that capture.
             event = PaymentGatewayEvent(

@@ -72,11 +72,11 @@ def _try(payment: Payment, event: PaymentGatewayEvent, at: datetime) -> str | No
             if not payment._record_capture(capture, at, reference=reference):
                 return "known"
         elif kind is GatewayEventKind.VOIDED:
-            void = GatewayVoid(_operation(event), event.authorization_id, event.amount)
             if payment.void_record is not None:
-                return "known" if payment.void_record.id == void.id else None
+                return "known" if payment.void_record.id == _operation(event) else None
             if state not in OPEN_STATES:
                 return None  # not authorized yet, or a void the record contradicts
+            void = GatewayVoid(_operation(event), event.authorization_id, _money(event))
             payment._record_void(void, at)
         else:
             if event.capture_id is None or payment._capture(event.capture_id) is None:

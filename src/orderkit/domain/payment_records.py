@@ -8,7 +8,7 @@ from attrs import frozen
 
 from orderkit.money import Money
 
-__all__ = ["CaptureRecord", "RefundPlan", "RefundRecord", "VoidRecord"]
+__all__ = ["CapturePlan", "CaptureRecord", "RefundPlan", "RefundRecord", "VoidRecord"]
 
 
 @frozen
@@ -32,6 +32,24 @@ class RefundRecord:
     capture_id: str
     amount: Money
     reference: str
+    at: datetime
+
+
+@frozen
+class CapturePlan:
+    """A capture decided before the gateway is called: how much, and which units (and
+    the shipping charge) it pays for.
+
+    Kept on the payment, so that two captures planned at once cannot both take the
+    same units or the shipping charge (the second plan's save loses on the version),
+    and a retry after a lost answer asks the gateway for the same amount with the
+    same key.
+    """
+
+    reference: str
+    amount: Money
+    units: tuple[tuple[str, int], ...]
+    includes_shipping: bool
     at: datetime
 
 

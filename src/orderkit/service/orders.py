@@ -130,9 +130,14 @@ class OrderService:
             return checked  # the stored result of an earlier request with this key
         if checked.totals.total.is_zero():
             return self._run(work, retry_on=retry_on)  # nothing to pay
-        # The gateway key depends only on the request's own key (or the new order's id), so
-        # a retry of this request, or a concurrent twin, gets the same single authorization.
-        gateway_key = payment_key("place", key if key is not None else order_id)
+        # The gateway key depends only on the request (its key and digest, or the new order's
+        # id), so a retry of this request, or a concurrent twin, gets the same authorization.
+        # With a key, the request's digest is part of the gateway key: a different request
+        # reusing the key (a new card after a decline, say) gets its own authorization.
+        if key is not None and fingerprint is not None:
+            gateway_key = payment_key("place", key, fingerprint[:16])
+        else:
+            gateway_key = payment_key("place", order_id)
         authorization = self._payments.authorize(
             checked.totals.total, command.payment_token, key=gateway_key
         )

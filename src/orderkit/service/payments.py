@@ -29,6 +29,7 @@ from orderkit.domain.events import (
     OrderLinesCancelled,
     OrderShipped,
     PaymentAuthorized,
+    PaymentCaptured,
     ShipmentHandedOver,
 )
 from orderkit.domain.order import Order
@@ -42,12 +43,15 @@ from orderkit.domain.payment import (
     RefundPlan,
     lines_share,
 )
+from orderkit.domain.payment_records import CapturePlan
 from orderkit.domain.values import MAX_ID_LENGTH, check_text
 from orderkit.errors import (
     ConcurrencyError,
     GatewayUnavailable,
+    IdempotencyConflict,
     InvalidField,
     InvalidPaymentOperation,
+    PaymentDeclined,
     PaymentError,
     PaymentNotFound,
 )
@@ -64,6 +68,8 @@ T = TypeVar("T")
 Step = Callable[[Payment, datetime], bool]
 """Records a gateway result on a fresh copy of the payment; True when it changed."""
 Plan = Callable[[Payment], Step | None]
+Planned = tuple[Money, dict[str, int], bool]
+"""A capture to plan: amount, units per line, whether it includes the shipping charge."""
 """Checks a payment and calls the gateway; returns the recording step, or None if nothing to do."""
 
 _OPEN = (PaymentState.AUTHORIZED.value, PaymentState.PARTIALLY_CAPTURED.value)
@@ -108,11 +114,13 @@ class PaymentService:
 
     def get(self, payment_id: str) -> Payment:
         """The payment ``payment_id``; raises :class:`PaymentNotFound`."""
+        check_text(payment_id, field="payment_id", limit=MAX_ID_LENGTH)
         with self._uow() as uow:
             return uow.payments.get(payment_id)
 
     def for_order(self, order_id: str) -> Sequence[Payment]:
         """The order's payments, oldest first (one per order today)."""
+        check_text(order_id, field="order_id", limit=MAX_ID_LENGTH)
         with self._uow() as uow:
             return uow.payments.for_order(order_id)
 
@@ -165,9 +173,13 @@ class PaymentService:
     def void_unused(self, order: Order, authorization: GatewayAuthorization, key: str) -> None:
         """Release the authorization made for ``order``, which could not be stored (its
         stock went meanwhile), and keep a voided payment of it, so that a retry of the
-        request knows to ask for a fresh authorization. Best effort: if the gateway
-        cannot be reached, the hold lapses by itself."""
+        request knows to ask for a fresh authorization. An authorization a stored payment
+        holds (a concurrent twin of the request was placed with it) is left alone. Best
+        effort: if the gateway cannot be reached, the hold lapses by itself."""
         gateway = self._require_gateway()
+        with self._uow() as uow:
+            if uow.payments.by_authorization(authorization.id) is not None:
+                return
         try:
             void = self._call(
                 lambda: gateway.void(authorization.id, idempotency_key=gateway_key(key, "void"))
@@ -218,6 +230,10 @@ class PaymentService:
         Idempotent per ``reference`` (a return's id, say): repeating it, even after a
         crash halfway, refunds the same parts once.
         """
+        if not isinstance(amount, Money):
+            raise InvalidField(
+                "must be Money (there is no 'refund everything')", field="amount", value=amount
+            )
         payment = self._move(order_id, lambda p: self._refund(p, amount, reference))
         self._after_commit()
         return payment
@@ -228,6 +244,7 @@ class PaymentService:
         authorization yet: answer the gateway with an error so it redelivers later."""
         if not isinstance(event, PaymentGatewayEvent):
             raise InvalidField("must be a PaymentGatewayEvent", field="event", value=event)
+        check_text(event.authorization_id, field="authorization_id", limit=MAX_ID_LENGTH)
 
         def work(uow: UnitOfWork, now: datetime) -> str:
             payment = uow.payments.by_authorization(event.authorization_id)
@@ -266,13 +283,10 @@ class PaymentService:
             return
         with self._uow() as uow:
             units = uow.shipments.get(event.shipment_id).units()
+        reference = f"shipment:{event.shipment_id}"
         self._move(
             event.order_id,
-            lambda p: (
-                None
-                if p.state not in _OPEN
-                else self._capture_units(p, _uncharged(p, units), f"shipment:{event.shipment_id}")
-            ),
+            lambda p: self._capture_units(p, units, reference) if p.state in _OPEN else None,
         )
 
     def capture_on_shipment(self, event: OrderShipped) -> None:
@@ -317,12 +331,41 @@ class PaymentService:
             return self.for_order(order_id)[-1]
         return self.refund(order_id, share, reference=reference)
 
-    def settle_cancelled(self, event: OrderCancelled) -> None:
-        """Handler: void the uncaptured rest and refund what was captured of a cancelled order."""
+    def settle_cancelled(self, event: OrderCancelled | PaymentCaptured) -> None:
+        """Handler: a cancelled order keeps no money. Void the uncaptured rest, and refund
+        each capture in full (one refund per capture, so a capture recorded late, after
+        a lost answer or by its callback, is refunded when its own event comes).
+
+        Raises :class:`PaymentError`, so that the dispatcher tries again later, while
+        the gateway still reports something not yet recorded here (a parked callback,
+        a planned capture without its result)."""
         if not self.for_order(event.order_id):
             return
+        with self._uow() as uow:
+            if uow.orders.get(event.order_id).state != "cancelled":
+                return  # a capture of an order that is not cancelled: nothing to settle
         self._move(event.order_id, lambda p: self._void(p) if p.state in _OPEN else None)
-        self._move(event.order_id, lambda p: self._refund(p, None, "order-cancelled"))
+        payment = self.for_order(event.order_id)[-1]
+        for capture in payment.captures:
+
+            def refund_capture(
+                p: Payment,
+                capture_id: str = capture.id,
+                reference: str = gateway_key("order-cancelled", capture.id),
+            ) -> Step | None:
+                plan = p.refund_plan(reference)
+                if plan is None and p.refundable_of(capture_id).is_zero():
+                    return None
+                amount = plan.amount if plan else p.refundable_of(capture_id)
+                return self._refund(p, amount, reference, only=capture_id)
+
+            self._move(event.order_id, refund_capture)
+        payment = self.for_order(event.order_id)[-1]
+        if payment.parked_events or payment.state in _OPEN:
+            raise PaymentError(
+                f"order {event.order_id} is cancelled but payment {payment.id} still has "
+                "gateway results to record; settling again later"
+            )
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -351,65 +394,113 @@ class PaymentService:
         return self._run(work)
 
     def _capture(self, payment: Payment, amount: Money | None, reference: str) -> Step | None:
-        check_text(reference, field="reference", limit=MAX_ID_LENGTH)
-        if any(c.reference == reference for c in payment.captures):
-            return None
-        amount = payment.capturable if amount is None else amount
-        if not isinstance(amount, Money) or amount.minor_units <= 0:
-            raise InvalidPaymentOperation(
-                f"payment {payment.id}: nothing to capture ({amount}, {payment.state})"
-            )
-        if amount > payment.capturable:
-            raise InvalidPaymentOperation(
-                f"payment {payment.id}: cannot capture {amount}, {payment.capturable} is capturable"
-            )
-        return self._capture_step(payment, amount, reference, {}, False)
+        """Capture ``amount`` (None: all that is free to capture) under ``reference``."""
+        if amount is not None and (not isinstance(amount, Money) or amount.minor_units <= 0):
+            raise InvalidPaymentOperation(f"a capture must be positive Money, not {amount}")
+
+        def compute(fresh: Payment) -> Planned | None:
+            wanted = fresh.free_to_capture if amount is None else amount
+            return None if wanted.is_zero() else (wanted, {}, False)
+
+        def same(plan: CapturePlan) -> bool:
+            return amount is None or plan.amount == amount
+
+        return self._plan_capture(payment, reference, compute, same)
 
     def _capture_units(
-        self, payment: Payment, units: Mapping[str, int], reference: str
+        self, payment: Payment, units: Mapping[str, int], reference: str, *, cap: bool = False
     ) -> Step | None:
-        check_text(reference, field="reference", limit=MAX_ID_LENGTH)
-        if any(c.reference == reference for c in payment.captures):
-            return None
+        """Capture the share of ``units`` (and shipping, the first time) under ``reference``;
+        with ``cap``, no more than is free to capture (the rest of an order)."""
+        if not isinstance(units, Mapping):
+            raise InvalidField("must map line ids to units", field="units", value=units)
         with self._uow() as uow:
             order = uow.orders.get(payment.order_id)
-        include_shipping = not payment.shipping_captured
-        amount = lines_share(
-            order, units, already=payment.captured_units(), include_shipping=include_shipping
-        )
-        if amount.is_zero():
-            return None
-        if amount > payment.capturable:
-            raise InvalidPaymentOperation(
-                f"payment {payment.id}: the units' share {amount} is more than the "
-                f"{payment.capturable} still capturable"
-            )
-        return self._capture_step(payment, amount, reference, dict(units), include_shipping)
+
+        def compute(fresh: Payment) -> Planned | None:
+            shipping = not fresh.shipping_charged
+            already = fresh.charged_units()
+            share = lines_share(order, units, already=already, include_shipping=shipping)
+            if cap:
+                share = min(share, fresh.free_to_capture, key=lambda money: money.amount)
+            return None if share.is_zero() else (share, dict(units), shipping)
+
+        def same(plan: CapturePlan) -> bool:
+            return dict(plan.units) == {k: v for k, v in units.items() if v}
+
+        return self._plan_capture(payment, reference, compute, same)
 
     def _capture_rest(self, payment: Payment, reference: str) -> Step | None:
-        """Capture every unit not yet charged (and shipping, if not yet charged)."""
-        if payment.capturable.is_zero():
+        """Capture every open unit not yet charged (and shipping, if not yet charged), no
+        more than is free to capture."""
+        if payment.capture_plan(reference) is None and payment.free_to_capture.is_zero():
             return None
         with self._uow() as uow:
             order = uow.orders.get(payment.order_id)
-        rest = _uncharged(payment, {line.line_id: line.quantity for line in order.open_lines})
-        return self._capture_units(payment, rest, reference)
+        open_units = {line.line_id: line.quantity for line in order.open_lines}
+        plan = payment.capture_plan(reference)
+        rest = dict(plan.units) if plan else _uncharged(payment, open_units, planned=True)
+        return self._capture_units(payment, rest, reference, cap=True)
 
-    def _capture_step(
+    def _plan_capture(
         self,
         payment: Payment,
-        amount: Money,
         reference: str,
-        units: dict[str, int],
-        include_shipping: bool,
-    ) -> Step:
+        compute: Callable[[Payment], Planned | None],
+        same: Callable[[CapturePlan], bool],
+    ) -> Step | None:
+        """Commit the capture's plan (unless one exists for ``reference``), then ask the
+        gateway for it with a key derived from the reference, and return the step that
+        records the result. A refusal for good drops the plan."""
+        check_text(reference, field="reference", limit=MAX_ID_LENGTH)
+        plan = payment.capture_plan(reference)
+        if plan is None:
+
+            def commit(uow: UnitOfWork, now: datetime) -> CapturePlan | None:
+                fresh = uow.payments.get(payment.id)
+                existing = fresh.capture_plan(reference)
+                if existing is not None:
+                    return existing
+                computed = compute(fresh)
+                if computed is None:
+                    return None
+                amount, units, shipping = computed
+                planned = fresh.plan_capture(
+                    reference, amount, now, units=units, includes_shipping=shipping
+                )
+                uow.payments.save(fresh)
+                return planned
+
+            plan = self._run(commit)
+            if plan is None:
+                return None
+        if any(capture.reference == reference for capture in payment.captures):
+            return None  # done already (a retry, or the handler delivered again)
+        if not same(plan):
+            raise IdempotencyConflict(reference, payment.id, what="payment capture reference")
         gateway = self._require_gateway()
         authorization_id = _authorization_of(payment)
         key = gateway_key(payment.id, "capture", reference)
-        capture = self._call(lambda: gateway.capture(authorization_id, amount, idempotency_key=key))
+        amount = plan.amount
+        try:
+            capture = self._call(
+                lambda: gateway.capture(authorization_id, amount, idempotency_key=key)
+            )
+        except (PaymentDeclined, InvalidPaymentOperation):
+            self._drop_plan(payment.id, reference)
+            raise
+        units, shipping = dict(plan.units), plan.includes_shipping
         return lambda p, now: p.record_capture(
-            capture, now, reference=reference, units=units, includes_shipping=include_shipping
+            capture, now, reference=reference, units=units, includes_shipping=shipping
         )
+
+    def _drop_plan(self, payment_id: str, reference: str) -> None:
+        def work(uow: UnitOfWork, now: datetime) -> None:
+            payment = uow.payments.get(payment_id)
+            if payment.drop_plan(reference):
+                uow.payments.save(payment)
+
+        self._run(work)
 
     def _void(self, payment: Payment) -> Step | None:
         if payment.void_record is not None:
@@ -425,7 +516,14 @@ class PaymentService:
         )
         return lambda p, now: p.record_void(void, now)
 
-    def _refund(self, payment: Payment, amount: Money | None, reference: str) -> Step | None:
+    def _refund(
+        self,
+        payment: Payment,
+        amount: Money | None,
+        reference: str,
+        *,
+        only: str | None = None,
+    ) -> Step | None:
         """Refund ``amount`` (None: everything refundable) under ``reference``.
 
         The plan (which captures give how much) is committed on the payment before the
@@ -441,8 +539,11 @@ class PaymentService:
                     return None
             if not isinstance(amount, Money) or amount.minor_units <= 0:
                 raise InvalidPaymentOperation(f"a refund must be positive Money, not {amount}")
-            payment.plan_refund(reference, amount, self._clock.now())  # checks, before any write
-            plan = self._run(lambda uow, now: self._commit_plan(uow, payment.id, reference, amount))
+            checked = amount
+            payment.plan_refund(reference, checked, self._clock.now(), only=only)  # checks first
+            plan = self._run(
+                lambda uow, now: self._commit_plan(uow, payment.id, reference, checked, only)
+            )
         elif amount is not None and amount != plan.amount:
             raise InvalidPaymentOperation(
                 f"reference {reference!r} was used for a refund of {plan.amount}, not {amount}"
@@ -454,23 +555,42 @@ class PaymentService:
             key = gateway_key(payment.id, "refund", reference, capture_id)
             return self._call(lambda: gateway.refund(capture_id, part, idempotency_key=key))
 
-        refunds = [refund_part(c, part) for c, part in plan.parts if c not in done]
-        if not refunds:
-            return None
+        refunds: list[GatewayRefund] = []
 
         def record(p: Payment, now: datetime) -> bool:
             changed = [p.record_refund(refund, now, reference=reference) for refund in refunds]
             return any(changed)
 
-        return record
+        try:
+            for capture_id, part in plan.parts:
+                if capture_id not in done:
+                    refunds.append(refund_part(capture_id, part))
+        except (PaymentDeclined, InvalidPaymentOperation):
+            # refused for good: keep the parts that went through, forget the rest of the plan
+            payment_id = payment.id
+
+            def settle(uow: UnitOfWork, now: datetime) -> None:
+                fresh = uow.payments.get(payment_id)
+                record(fresh, now)
+                fresh.drop_plan(reference)
+                uow.payments.save(fresh)
+
+            self._run(settle)
+            raise
+        return record if refunds else None
 
     def _commit_plan(
-        self, uow: UnitOfWork, payment_id: str, reference: str, amount: Money
+        self,
+        uow: UnitOfWork,
+        payment_id: str,
+        reference: str,
+        amount: Money,
+        only: str | None = None,
     ) -> RefundPlan:
         payment = uow.payments.get(payment_id)
         plan = payment.refund_plan(reference)
         if plan is None:
-            plan = payment.plan_refund(reference, amount, self._clock.now())
+            plan = payment.plan_refund(reference, amount, self._clock.now(), only=only)
             uow.payments.save(payment)
         elif plan.amount != amount:  # a concurrent call planned this reference first
             raise InvalidPaymentOperation(
@@ -513,9 +633,12 @@ class PaymentService:
         return self.gateway
 
 
-def _uncharged(payment: Payment, units: Mapping[str, int]) -> dict[str, int]:
-    """Of ``units`` per line, those whose share the payment has not captured yet."""
-    charged = payment.captured_units()
+def _uncharged(
+    payment: Payment, units: Mapping[str, int], *, planned: bool = False
+) -> dict[str, int]:
+    """Of ``units`` per line, those whose share the payment has not captured (or, with
+    ``planned``, planned to capture) yet."""
+    charged = payment.charged_units() if planned else payment.captured_units()
     return {
         line_id: count - charged.get(line_id, 0)
         for line_id, count in units.items()

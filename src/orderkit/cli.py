@@ -15,12 +15,21 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from orderkit.adapters.memory import ManualClock, MemoryNotifier
+from orderkit.adapters.memory_carrier import MemoryCarrier
 from orderkit.adapters.memory_gateway import MemoryGateway
+from orderkit.domain.carrier import Parcel
 from orderkit.domain.inventory import Location
 from orderkit.domain.order import ORDER_LIFECYCLE, OrderState
 from orderkit.domain.payment import PAYMENT_LIFECYCLE, PaymentStatus
+from orderkit.domain.shipment import SHIPMENT_LIFECYCLE
 from orderkit.domain.values import Address, ContactChannel, Customer, LineItem, SalesChannel
-from orderkit.errors import MissingExtra, OrderkitError, OutOfStock, PaymentDeclined
+from orderkit.errors import (
+    FulfilmentError,
+    MissingExtra,
+    OrderkitError,
+    OutOfStock,
+    PaymentDeclined,
+)
 from orderkit.money import Money
 from orderkit.service.commands import PlaceOrder
 from orderkit.service.settings import ShopSettings
@@ -116,8 +125,9 @@ def main() -> None:
     "[default: a temporary SQLite file, removed afterwards].",
 )
 def demo(count: int, seed: int, store: str | None) -> None:
-    """Simulate one shop day: place (authorizing and capturing payment), acknowledge, hold
-    and cancel orders, then summarise."""
+    """Simulate a shop day: place orders (authorizing payment), acknowledge, hold and cancel
+    some, pick, pack, label and ship the rest (capturing each parcel's share), then track
+    them to the door over the next days, and summarise."""
     console = Console()
     with tempfile.TemporaryDirectory(prefix="orderkit-demo-") as folder:
         url = store or f"sqlite:///{folder}/shop.db"
@@ -136,12 +146,17 @@ def _simulate_day(console: Console, url: str, count: int, seed: int) -> None:
     settings = ShopSettings(
         currency="EUR",
         shop_name="orderkit demo shop",
-        capture="on_placement",
+        capture="on_shipment",
         gateway_retry_delay=timedelta(milliseconds=1),
     )
-    # Gateway ids must be unique across runs on one kept store, like a real gateway's.
+    # Gateway and carrier ids must be unique across runs on one kept store, like real ones.
     gateway = MemoryGateway(seed=int(run, 16), clock=clock)
-    with Shop.open(url, settings=settings, notifier=notifier, clock=clock, gateway=gateway) as shop:
+    carrier = MemoryCarrier(
+        clock=clock, seed=int(run, 16), failed_delivery_rate=0.05, lost_rate=0.01
+    )
+    with Shop.open(
+        url, settings=settings, notifier=notifier, clock=clock, gateway=gateway, carriers=[carrier]
+    ) as shop:
         _stock_the_shop(shop, count)
         step = timedelta(seconds=12 * 3600 / count)
         started = time.perf_counter()
@@ -177,8 +192,53 @@ def _simulate_day(console: Console, url: str, count: int, seed: int) -> None:
                 progress.advance(task)
             for order_id in held[::2]:
                 shop.orders.release(order_id, "manual_review")
+            _ship_and_deliver(shop, clock, rng, progress, placed)
         elapsed = time.perf_counter() - started
         _summary(console, shop, notifier, placed, refused, declined, elapsed)
+
+
+def _ship_and_deliver(
+    shop: Shop, clock: ManualClock, rng: random.Random, progress: Progress, placed: list[str]
+) -> None:
+    """At the end of the day: every acknowledged order not on hold is picked, packed,
+    labelled and handed over; then the carrier is followed for a week."""
+    ready = [
+        order_id
+        for order_id in placed
+        if (order := shop.orders.get(order_id)).state == OrderState.ACKNOWLEDGED.value
+        and not order.is_on_hold
+    ]
+    task = progress.add_task("Picking, packing and shipping", total=len(ready))
+    for order_id in ready:
+        for shipment in shop.fulfilment.start(order_id):
+            shop.fulfilment.pick(shipment.id)
+            units = sum(line.quantity for line in shipment.lines)
+            weight = 300 + 250 * units
+            shop.fulfilment.pack(shipment.id, [Parcel(weight, 350, 250, 60 + 20 * units)])
+            shop.shipping.buy_label(shipment.id)
+            try:
+                shop.shipping.hand_over(shipment.id)
+            except OutOfStock:  # backordered units: the parcel waits for the next delivery
+                continue
+        progress.advance(task)
+    lost = []
+    tracking = progress.add_task("Tracking parcels to the door", total=8)
+    for _ in range(8):
+        clock.advance(timedelta(days=1))
+        shop.shipping.poll()
+        for shipment in shop.fulfilment.list(state="lost", limit=1000):
+            if shipment.claim is None and shipment.id not in lost:
+                lost.append(shipment.id)
+                try:
+                    replacement = shop.shipping.resolve_claim(shipment.id, "reship")
+                except (OutOfStock, FulfilmentError):  # nothing left to send: pay it back
+                    shop.shipping.resolve_claim(shipment.id, "refund")
+                    continue
+                shop.fulfilment.pick(replacement.id)
+                shop.fulfilment.pack(replacement.id, list(shipment.parcels))
+                shop.shipping.buy_label(replacement.id)
+                shop.shipping.hand_over(replacement.id)
+        progress.advance(tracking)
 
 
 def _stock_the_shop(shop: Shop, count: int) -> None:
@@ -207,23 +267,28 @@ def _summary(
     zero = Money.zero(shop.settings.currency)
     money = {"authorized": zero, "captured": zero, "refunded": zero, "voided": zero}
     split = 0
-    revenue = Money.zero(shop.settings.currency)
+    revenue = shipped_value = Money.zero(shop.settings.currency)
     promised: Counter[str] = Counter()
+    parcels: Counter[str] = Counter()
     on_hold = 0
     for order_id in placed:
         order = shop.orders.get(order_id)
         states[order.state] += 1
-        split += len({loc for _, loc, _ in shop.inventory.reservations(order_id)}) > 1
+        shipments = shop.fulfilment.shipments(order_id)
+        split += len({shipment.location for shipment in shipments}) > 1
+        parcels.update(shipment.state for shipment in shipments)
         on_hold += order.is_on_hold
         if order.state != OrderState.CANCELLED.value:
             revenue += order.totals.total
+        if order.state in (OrderState.SHIPPED.value, OrderState.DELIVERED.value):
+            shipped_value += order.totals.total
         if order.promised_delivery:
             promised[order.promised_delivery.isoformat()] += 1
         for payment in shop.payments.for_order(order_id):
             paid[payment.status.value] += 1
             for what in money:
                 money[what] += getattr(payment, what)
-    table = Table(title="orderkit demo: one shop day")
+    table = Table(title="orderkit demo: one shop day, and its parcels to the door")
     table.add_column("what")
     table.add_column("figure", justify="right")
     table.add_row("orders placed", f"{len(placed):,}")
@@ -241,9 +306,16 @@ def _summary(
     table.add_row("served from two warehouses", f"{split:,}")
     table.add_row("still on hold", f"{on_hold:,}")
     table.add_row("order value (not cancelled)", f"{revenue.amount:,} {revenue.currency}")
-    channels = Counter(n.channel.value for n in notifier.sent)
+    table.add_row("order value shipped", f"{shipped_value.amount:,} {shipped_value.currency}")
+    for state in SHIPMENT_LIFECYCLE.states:
+        if parcels[state]:
+            table.add_row(f"shipments {state}", f"{parcels[state]:,}")
+    channels = Counter(n.channel.value for n in notifier.sent if n.kind == "order_confirmation")
     for channel, sent in sorted(channels.items()):
         table.add_row(f"confirmations by {channel}", f"{sent:,}")
+    kinds = Counter(n.kind for n in notifier.sent if n.kind != "order_confirmation")
+    for kind, sent in sorted(kinds.items()):
+        table.add_row(f"notifications: {kind}", f"{sent:,}")
     for day, orders in sorted(promised.items()):
         table.add_row(f"promised for {day}", f"{orders:,}")
     for location in shop.inventory.locations():
@@ -258,11 +330,17 @@ def _summary(
         table.add_row(f"units reserved / on hand, {location.name}", f"{reserved:,} / {on_hand:,}")
     table.add_row("events still in the outbox", f"{shop.events.pending():,}")
     table.add_row("dead letters", f"{len(shop.events.dead_letters()):,}")
-    table.add_row("orders per second (wall clock)", f"{len(placed) / elapsed:,.0f}")
+    table.add_row(
+        "orders per second, placement to door (wall clock)", f"{len(placed) / elapsed:,.0f}"
+    )
     console.print(table)
 
 
-LIFECYCLES = {"order": ORDER_LIFECYCLE, "payment": PAYMENT_LIFECYCLE}
+LIFECYCLES = {
+    "order": ORDER_LIFECYCLE,
+    "payment": PAYMENT_LIFECYCLE,
+    "shipment": SHIPMENT_LIFECYCLE,
+}
 
 
 @main.command()
@@ -271,7 +349,8 @@ LIFECYCLES = {"order": ORDER_LIFECYCLE, "payment": PAYMENT_LIFECYCLE}
     "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True
 )
 def diagram(aggregate: str, fmt: str) -> None:
-    """Print the order (default) or payment lifecycle as a mermaid or Graphviz diagram."""
+    """Print the order (default), payment or shipment lifecycle as a mermaid or Graphviz
+    diagram."""
     lifecycle = LIFECYCLES[aggregate].build()
     sys.stdout.write(lifecycle.to_mermaid() if fmt == "mermaid" else lifecycle.to_dot())
 

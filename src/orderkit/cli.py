@@ -5,6 +5,7 @@ Needs the ``cli`` extra: ``pip install 'orderkit[cli]'``.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sys
 import tempfile
@@ -21,7 +22,7 @@ from orderkit.domain.carrier import Parcel
 from orderkit.domain.inventory import Location
 from orderkit.domain.order import ORDER_LIFECYCLE, OrderState
 from orderkit.domain.payment import PAYMENT_LIFECYCLE, PaymentStatus
-from orderkit.domain.shipment import SHIPMENT_LIFECYCLE
+from orderkit.domain.shipment import SHIPMENT_LIFECYCLE, Shipment
 from orderkit.domain.values import Address, ContactChannel, Customer, LineItem, SalesChannel
 from orderkit.errors import (
     FulfilmentError,
@@ -152,7 +153,7 @@ def _simulate_day(console: Console, url: str, count: int, seed: int) -> None:
     # Gateway and carrier ids must be unique across runs on one kept store, like real ones.
     gateway = MemoryGateway(seed=int(run, 16), clock=clock)
     carrier = MemoryCarrier(
-        clock=clock, seed=int(run, 16), failed_delivery_rate=0.05, lost_rate=0.01
+        clock=clock, seed=seed, ids_seed=int(run, 16), failed_delivery_rate=0.05, lost_rate=0.01
     )
     with Shop.open(
         url, settings=settings, notifier=notifier, clock=clock, gateway=gateway, carriers=[carrier]
@@ -211,15 +212,7 @@ def _ship_and_deliver(
     task = progress.add_task("Picking, packing and shipping", total=len(ready))
     for order_id in ready:
         for shipment in shop.fulfilment.start(order_id):
-            shop.fulfilment.pick(shipment.id)
-            units = sum(line.quantity for line in shipment.lines)
-            weight = 300 + 250 * units
-            shop.fulfilment.pack(shipment.id, [Parcel(weight, 350, 250, 60 + 20 * units)])
-            shop.shipping.buy_label(shipment.id)
-            try:
-                shop.shipping.hand_over(shipment.id)
-            except OutOfStock:  # backordered units: the parcel waits for the next delivery
-                continue
+            _send(shop, shipment)
         progress.advance(task)
     lost = []
     tracking = progress.add_task("Tracking parcels to the door", total=8)
@@ -234,11 +227,18 @@ def _ship_and_deliver(
                 except (OutOfStock, FulfilmentError):  # nothing left to send: pay it back
                     shop.shipping.resolve_claim(shipment.id, "refund")
                     continue
-                shop.fulfilment.pick(replacement.id)
-                shop.fulfilment.pack(replacement.id, list(shipment.parcels))
-                shop.shipping.buy_label(replacement.id)
-                shop.shipping.hand_over(replacement.id)
+                _send(shop, replacement)
         progress.advance(tracking)
+
+
+def _send(shop: Shop, shipment: Shipment) -> None:
+    """Pick, pack (one box sized by its units), label and hand over one shipment."""
+    shop.fulfilment.pick(shipment.id)
+    units = sum(line.quantity for line in shipment.lines)
+    shop.fulfilment.pack(shipment.id, [Parcel(300 + 250 * units, 350, 250, 60 + 20 * units)])
+    shop.shipping.buy_label(shipment.id)
+    with contextlib.suppress(OutOfStock):  # backordered: it waits for the next delivery
+        shop.shipping.hand_over(shipment.id)
 
 
 def _stock_the_shop(shop: Shop, count: int) -> None:

@@ -110,7 +110,9 @@ class MemoryCarrier:
     tests); ``seed`` makes tracking numbers, rate ids and outcomes repeatable;
     ``currency`` prices the rates; ``calendar`` says which days parcels move;
     ``lost_rate`` and ``failed_delivery_rate`` (0 to 1) are the shares of labels whose
-    parcel is lost or whose first delivery attempt fails. Raises
+    parcel is lost or whose first delivery attempt fails; ``ids_seed`` (default: ``seed``)
+    seeds the tracking numbers and rate ids alone, so runs that must not reuse them (on
+    one kept store) can still see the same outcomes. Raises
     :class:`~orderkit.errors.InvalidField` (or another
     :class:`~orderkit.errors.InvalidInput`) for a setting it cannot use.
     """
@@ -125,6 +127,7 @@ class MemoryCarrier:
         calendar: BusinessCalendar | None = None,
         lost_rate: float = 0.0,
         failed_delivery_rate: float = 0.0,
+        ids_seed: int | None = None,
     ) -> None:
         self._name = check_text(name, field="name", limit=MAX_ID_LENGTH)
         if not callable(getattr(clock, "now", None)):
@@ -150,6 +153,9 @@ class MemoryCarrier:
         self._lost_rate = _share(lost_rate, "lost_rate")
         self._failed_rate = _share(failed_delivery_rate, "failed_delivery_rate")
         self._random = random.Random(seed)
+        # ids may come from their own generator, so that runs with the same ``seed`` see
+        # the same parcels lost or late while their tracking numbers stay unique
+        self._ids = random.Random(seed if ids_seed is None else ids_seed)
         self._lock = threading.Lock()
         self._rates: dict[str, _Quoted] = {}
         self._sold: dict[str, str] = {}  # rate_id -> tracking number
@@ -328,11 +334,11 @@ class MemoryCarrier:
         return purchase
 
     def _new_rate_id(self) -> str:
-        return f"rate_{self._random.getrandbits(64):016x}"
+        return f"rate_{self._ids.getrandbits(64):016x}"
 
     def _new_tracking_number(self) -> str:
         while True:
-            number = f"MC{self._random.randrange(10**10):010d}"
+            number = f"MC{self._ids.randrange(10**10):010d}"
             if number not in self._labels:
                 return number
 

@@ -156,10 +156,11 @@ class ShippingService:
         return self.apply_tracking_event(loads_untrusted(payload, TrackingEvent))
 
     def poll(self) -> int:
-        """Ask the carriers for the scans of every shipment on its way and apply them;
-        returns how many scans were new."""
+        """Ask the carriers for the scans of every shipment handed over and not yet
+        arrived, and apply them; returns how many scans were new. (A labelled shipment is
+        polled only once it is handed over: its scans arrive by webhook otherwise.)"""
         new = 0
-        for state in ("labelled", "in_transit", "out_for_delivery", "delivery_failed"):
+        for state in ("in_transit", "out_for_delivery", "delivery_failed"):
             offset = 0
             while True:
                 with self._uow() as uow:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -47,21 +48,30 @@ def check_page(limit: int, offset: int) -> None:
         raise InvalidField("must be a whole number >= 0", field="offset", value=offset)
 
 
+# Numbers the first staging of each aggregate, across the repositories of a unit of work,
+# so that its events reach the outbox cause first (the shipment handed over, then the order
+# it completes), whatever repository each aggregate lives in.
+_STAGING = itertools.count()
+
+
 class Staged(Generic[A]):
     """Holds a unit of work's added and saved aggregates until it commits
-    (id -> (aggregate, is_new))."""
+    (id -> (aggregate, is_new)); ``first`` remembers when each was first staged."""
 
     def __init__(self) -> None:
         self.staged: dict[str, tuple[A, bool]] = {}
+        self.first: dict[str, int] = {}
 
     def add(self, aggregate: A) -> None:
         """Stage a new aggregate."""
         self.staged[aggregate.id] = (aggregate, True)
+        self.first.setdefault(aggregate.id, next(_STAGING))
 
     def save(self, aggregate: A) -> None:
         """Stage changes to a loaded (or just added) aggregate."""
         is_new = aggregate.id in self.staged and self.staged[aggregate.id][1]
         self.staged[aggregate.id] = (aggregate, is_new)
+        self.first.setdefault(aggregate.id, next(_STAGING))
 
 
 class StagedOrders(Staged[Order]):
@@ -108,19 +118,20 @@ class StagedUnitOfWork(Generic[R, S, P, H]):
         self.rollback()
 
     def staged_aggregates(self) -> list[tuple[Aggregate, bool]]:
-        """Every staged (aggregate, is_new): orders, then shipments, then payments."""
-        return [
-            *self.orders.staged.values(),
-            *self.shipments.staged.values(),
-            *self.payments.staged.values(),
-        ]
+        """Every staged (aggregate, is_new), in the order they were first staged."""
+        ranked: list[tuple[int, tuple[Aggregate, bool]]] = []
+        for repository in (self.orders, self.shipments, self.payments):
+            for aggregate_id, entry in repository.staged.items():
+                ranked.append((repository.first[aggregate_id], entry))
+        ranked.sort(key=lambda pair: pair[0])
+        return [entry for _, entry in ranked]
 
     def rollback(self) -> None:
         """Discard every staged change."""
-        self.orders.staged.clear()
+        for repository in (self.orders, self.payments, self.shipments):
+            repository.staged.clear()
+            repository.first.clear()
         self.stock.staged.clear()
-        self.payments.staged.clear()
-        self.shipments.staged.clear()
 
     def committed(self, staged: list[tuple[Aggregate, bool]]) -> None:
         """After a successful commit: clear the aggregates' events and what was staged."""

@@ -44,6 +44,7 @@ __all__ = [
     "Shipment",
     "ShipmentLine",
     "ShipmentState",
+    "expected_delivery",
     "order_progress",
 ]
 
@@ -359,25 +360,53 @@ class Shipment:
             self.pending_events.append(ShipmentEtaChanged(at, self.order_id, self.id, self.eta))
         path = _path(self.state, _SCAN_STATE[latest.status])
         if not path:
+            self._redate()
             return "recorded"
         for trigger in path:
-            self._carrier_step(trigger, latest.occurred_at, latest.description)
+            self._carrier_step(trigger, at, latest.description, when=self._scanned(trigger))
         return "moved"
 
+    def _redate(self) -> None:
+        """A late scan may be earlier than what dated a step: keep the earliest times."""
+        if self.is_handed_over and self.handed_over_at is not None:
+            self.handed_over_at = min(self.handed_over_at, self.scans[0].occurred_at)
+        if self.delivered_at is not None:
+            self.delivered_at = min(self.delivered_at, self._scanned("deliver"))
+
+    def _scanned(self, trigger: str) -> datetime:
+        """When the carrier did what ``trigger`` records: the pick-up is the first scan;
+        any other step, the first scan that put the parcel in its state (or the latest)."""
+        if trigger == "hand_over":
+            return self.scans[0].occurred_at
+        dest = next(spec.dest for spec in SHIPMENT_LIFECYCLE.transitions if spec.trigger == trigger)
+        times = [s.occurred_at for s in self.scans if _SCAN_STATE[s.status] == dest]
+        return min(times) if times else self.scans[-1].occurred_at
+
     def _carrier_step(
-        self, trigger: str, at: datetime, note: str | None = None, eta: date | None = None
+        self,
+        trigger: str,
+        at: datetime,
+        note: str | None = None,
+        eta: date | None = None,
+        *,
+        when: datetime | None = None,
     ) -> None:
+        """Fire ``trigger``; its event is dated ``at`` (when the shop learnt it), the
+        shipment's own record (handed over, delivered) ``when`` the carrier did it."""
         _LIFECYCLE.fire(self, trigger)
         order, me = self.order_id, self.id
+        happened = when or at
         event: DomainEvent
+        if trigger in ("retry_delivery", "back_in_transit", "deliver"):
+            self.problem = None  # the parcel moved on
         if trigger == "hand_over":
-            self.handed_over_at = at
+            self.handed_over_at = happened
             self.eta = eta or self.eta
             event = ShipmentHandedOver(at, order, me, self.tracking_number or "", self.eta)
         elif trigger == "out_for_delivery":
             event = ShipmentOutForDelivery(at, order, me)
         elif trigger == "deliver":
-            self.delivered_at = at
+            self.delivered_at = happened
             event = ShipmentDelivered(at, order, me)
         elif trigger == "fail_delivery":
             self.problem = note or "delivery failed"
@@ -408,3 +437,15 @@ def order_progress(open_units: dict[str, int], shipments: Iterable[Shipment]) ->
     waiting = any(not s.is_handed_over for s in live)
     arrived = all(s.state == _S.DELIVERED.value or s.claim is not None for s in live)
     return "mark_delivered" if arrived and not waiting else "mark_shipped"
+
+
+_NOT_COMING = frozenset(
+    {_S.DELIVERED.value, _S.CANCELLED.value, _S.LOST.value, _S.RETURNED_TO_SENDER.value}
+)
+
+
+def expected_delivery(promised: date | None, shipments: Iterable[Shipment]) -> date | None:
+    """When an order should arrive: the latest carrier ETA of its shipments still coming,
+    else ``promised`` (the date given at acknowledgement)."""
+    etas = [s.eta for s in shipments if s.eta is not None and s.state not in _NOT_COMING]
+    return max(etas) if etas else promised

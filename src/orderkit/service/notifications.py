@@ -15,7 +15,7 @@ from orderkit.domain.events import (
     ShipmentReturnedToSender,
 )
 from orderkit.domain.order import Order, OrderState
-from orderkit.domain.shipment import Shipment
+from orderkit.domain.shipment import Shipment, expected_delivery
 from orderkit.domain.values import ContactChannel
 from orderkit.ports import Notification, Notifier, UnitOfWorkFactory
 
@@ -132,10 +132,5 @@ class ShipmentNotices:
         with self._uow() as uow:
             order = uow.orders.get(event.order_id)
             shipment = uow.shipments.get(event.shipment_id)
-            etas = [
-                s.eta
-                for s in uow.shipments.for_order(event.order_id)
-                if s.eta is not None and s.state not in ("delivered", "cancelled")
-            ]
-        eta = max(etas) if etas else shipment.eta or order.promised_delivery
+            eta = expected_delivery(order.promised_delivery, uow.shipments.for_order(order.id))
         self._notifier.send(shipment_notice(order, shipment, event, self._shop_name, eta))

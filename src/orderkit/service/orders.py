@@ -111,9 +111,9 @@ class OrderService:
                 reserve_for_order(
                     uow.stock, order, self._settings.sourcing, now, self._settings.reservation_ttl
                 )
+            uow.orders.add(order)  # staged first: OrderPlaced goes out before PaymentAuthorized
             if authorization is not None and self._payments is not None:
                 uow.payments.add(self._payments.new_payment(order, authorization, now))
-            uow.orders.add(order)
             return order
 
         # A concurrent request may claim the key first (the next round returns its order),
@@ -267,8 +267,8 @@ class OrderService:
     def _change(self, order_id: str, change: Change) -> Order:
         def work(uow: UnitOfWork, now: datetime) -> Order:
             order = uow.orders.get(order_id)
+            uow.orders.save(order)  # staged first: the order's events go out before effects'
             change(order, now, uow)
-            uow.orders.save(order)
             return order
 
         return self._run(work, retry_on=ConcurrencyError)

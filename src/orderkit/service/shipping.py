@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from orderkit.domain.carrier import CarrierChoice, CheapestOnTime, Rate, TrackingEvent
 from orderkit.domain.inventory import StockDemand
 from orderkit.domain.order import Order
-from orderkit.domain.shipment import Shipment
+from orderkit.domain.shipment import Shipment, expected_delivery
 from orderkit.domain.stock_changes import Allocate, Reserve, Ship
 from orderkit.errors import (
     CarrierError,
@@ -190,8 +190,7 @@ class ShippingService:
         with self._uow() as uow:
             order = uow.orders.get(order_id)
             shipments = uow.shipments.for_order(order_id)
-        etas = [s.eta for s in shipments if s.eta is not None and s.state not in _ARRIVED]
-        return max(etas) if etas else order.promised_delivery
+        return expected_delivery(order.promised_delivery, shipments)
 
     # -- cancellation and claims --------------------------------------------------------------
 
@@ -239,6 +238,18 @@ class ShippingService:
             if len(locations) != 1:
                 raise FulfilmentError(
                     f"no single location can reship shipment {lost.id}; receive stock first"
+                )
+            pending = {
+                (location, reservation.line_id)
+                for _, location, reservation in uow.stock.reservations(order.id)
+                if reservation.shipment_id is not None
+            }
+            if any((pick.location, pick.line_id) in pending for pick in picks):
+                # a reservation is kept per order line and location: a second shipment of
+                # the line there would merge with the one still waiting to leave
+                raise FulfilmentError(
+                    f"shipment {lost.id}'s lines still have a parcel waiting at "
+                    f"{picks[0].location}; hand it over before reshipping"
                 )
             uow.stock.stage(Reserve(order.id, tuple(picks), None, now))
             location = picks[0].location
@@ -312,6 +323,3 @@ class ShippingService:
             retry_on=retry_on,
             dispatcher=self._dispatcher if inline else None,
         )
-
-
-_ARRIVED = ("delivered", "cancelled", "lost", "returned_to_sender")

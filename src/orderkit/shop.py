@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -20,9 +21,10 @@ from orderkit.domain.events import (
     PaymentAuthorized,
     PaymentCaptured,
     ShipmentCancelled,
+    ShipmentClaimResolved,
     ShipmentHandedOver,
 )
-from orderkit.errors import UnsupportedStore
+from orderkit.errors import CarrierError, UnsupportedStore
 from orderkit.ports import Carrier, Clock, IdSource, Notifier, PaymentGateway, Store
 from orderkit.service.dispatch import Dispatcher
 from orderkit.service.fulfilment import FulfilmentService
@@ -36,6 +38,8 @@ from orderkit.service.shipping import ShippingService
 __all__ = ["DEFAULT_STORE", "STORE_ENV", "Shop", "open_store"]
 
 E = TypeVar("E", bound=DomainEvent)
+
+log = logging.getLogger("orderkit.shop")
 
 STORE_ENV = "ORDERKIT_STORE"
 """The environment variable read by :meth:`Shop.open` when no store URL is given."""
@@ -121,6 +125,7 @@ class Shop:
             settings=self.settings,
             dispatcher=self.events,
             payments=self.payments,
+            before_cancel=lambda order_id: self.shipping.stop_labelled(order_id),
         )
         self.inventory = InventoryService(store, clock=self.clock)
         self.fulfilment = FulfilmentService(
@@ -156,6 +161,7 @@ class Shop:
             on(OrderShipped, payments.capture_on_shipment, name="orderkit.capture_on_shipment")
             on(OrderCancelled, payments.settle_cancelled, name="orderkit.settle_cancelled")
             on(PaymentCaptured, payments.settle_cancelled, name="orderkit.refund_late_capture")
+            on(ShipmentClaimResolved, payments.refund_claim, name="orderkit.refund_claim")
             on(
                 OrderLinesCancelled,
                 payments.settle_cancelled_lines,
@@ -198,8 +204,12 @@ class Shop:
         )
 
     def _void_label(self, event: ShipmentCancelled) -> None:
-        if event.tracking_number is not None:
+        if event.tracking_number is None:
+            return
+        try:
             self.shipping.cancel_label(self.fulfilment.get(event.shipment_id))
+        except CarrierError as error:  # scanned already: a person has to look, not a retry
+            log.warning("label %s could not be voided: %s", event.tracking_number, error)
 
     def subscribe(
         self, event_type: type[E], handler: Callable[[E], None], *, name: str | None = None

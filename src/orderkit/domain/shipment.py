@@ -280,8 +280,27 @@ class Shipment:
         self.parcels = parcels
         self.pending_events.append(ShipmentPacked(at, self.order_id, self.id, len(parcels)))
 
+    def choose_rate(self, rate: Rate) -> None:
+        """Decide which rate to buy, before asking the carrier (so that a retry buys the
+        same one). Only a packed shipment without a label can; raises
+        :class:`FulfilmentError` otherwise."""
+        if not isinstance(rate, Rate):
+            raise InvalidField("must be a Rate", field="rate", value=rate)
+        if self.state != _S.PACKED.value or self.label is not None:
+            raise FulfilmentError(
+                f"shipment {self.id} is {self.state!r}: only a packed shipment gets a label"
+            )
+        self.rate = rate
+
+    def forget_rate(self) -> None:
+        """Drop the chosen rate after the carrier refused it for good (nothing was bought)."""
+        if self.label is None:
+            self.rate = None
+
     def attach_label(self, rate: Rate, label: Label, at: datetime) -> None:
-        """Record the bought ``label`` for ``rate``."""
+        """Record the bought ``label`` for ``rate`` (the chosen rate, if one was chosen)."""
+        if self.rate is not None and rate != self.rate:
+            raise InvalidField("is not the rate chosen for this shipment", field="rate", value=rate)
         if label.carrier != rate.carrier:
             raise InvalidField(
                 "is for another carrier than the rate", field="label", value=label.carrier

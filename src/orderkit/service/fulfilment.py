@@ -17,13 +17,15 @@ from typing import TypeVar
 from attrs import frozen
 
 from orderkit.domain.carrier import Parcel
+from orderkit.domain.inventory import StockDemand
 from orderkit.domain.lifecycle import Lifecycle
 from orderkit.domain.order import Order, OrderState
 from orderkit.domain.shipment import Shipment, ShipmentLine, order_progress
-from orderkit.domain.stock_changes import Allocate
+from orderkit.domain.stock_changes import Allocate, Reserve
 from orderkit.errors import ConcurrencyError, FulfilmentError, InvalidField
 from orderkit.ports import Clock, IdSource, UnitOfWork, UnitOfWorkFactory
 from orderkit.service.dispatch import Dispatcher
+from orderkit.service.inventory import check_cover
 from orderkit.service.settings import ShopSettings
 from orderkit.service.transaction import run_and_dispatch
 
@@ -72,21 +74,21 @@ def follow_shipments(
     lifecycle: Lifecycle,
     changed: Sequence[Shipment] = (),
 ) -> None:
-    """Move ``order`` along with its shipments (shipped, then delivered), staged in
-    ``uow``. ``changed`` are shipments staged in this unit of work but not committed."""
+    """Move ``order`` along with its shipments (shipped, then delivered), and stage it in
+    ``uow`` whether it moved or not. ``changed`` are shipments staged in this unit of work
+    but not committed."""
     mine = {shipment.id: shipment for shipment in changed}
     shipments = [mine.pop(s.id, s) for s in uow.shipments.for_order(order.id)]
     shipments.extend(mine.values())
     open_units = {line.line_id: line.quantity for line in order.open_lines}
     trigger = order_progress(open_units, shipments)
     steps = {"mark_shipped": ["mark_shipped"], "mark_delivered": ["mark_shipped", "mark_delivered"]}
-    moved = False
     for step in steps.get(trigger or "", []):
         if lifecycle.can_fire(order, step):
             order.fire(step, now, lifecycle)
-            moved = True
-    if moved:
-        uow.orders.save(order)
+    # Saved even when it did not move: its version then serialises every change to its
+    # shipments, so two parcels handed over at once cannot both miss being the last.
+    uow.orders.save(order)
 
 
 class FulfilmentService:
@@ -122,9 +124,9 @@ class FulfilmentService:
 
         def work(uow: UnitOfWork, now: datetime) -> list[Shipment]:
             order = uow.orders.get(order_id)
+            uow.orders.save(order)  # always: its version serialises starts, cancels and shipping
             if order.state != OrderState.FULFILLING.value:
                 order.start_fulfilment(now, self._lifecycle)
-                uow.orders.save(order)
             started = shipped_units(uow.shipments.for_order(order_id))
             open_ids = [line.line_id for line in order.open_lines]
             chosen = [i for i in open_ids if i not in started] if wanted is None else wanted
@@ -164,14 +166,25 @@ class FulfilmentService:
                     key = (location, reservation.line_id)
                     held[key] = held.get(key, 0) + reservation.quantity
                     by_location.setdefault(location, [])
+            missing = []
+            for line_id in line_ids:
+                line = order.line(line_id)
+                have = sum(qty for (_, lid), qty in held.items() if lid == line_id)
+                if have < line.quantity:  # its reservation (or part of it) expired
+                    missing.append(StockDemand(line_id, line.sku, line.quantity - have))
+            if missing:
+                # reserve again from what is available now; the commit checks it atomically
+                levels = uow.stock.levels({d.sku for d in missing}, now)
+                picks = self._settings.sourcing.source(missing, levels, uow.stock.locations())
+                check_cover(missing, picks)
+                uow.stock.stage(Reserve(order.id, tuple(picks), None, now))
+                for pick in picks:
+                    key = (pick.location, pick.line_id)
+                    held[key] = held.get(key, 0) + pick.quantity
+                    by_location.setdefault(pick.location, [])
             for line_id in line_ids:
                 line = order.line(line_id)
                 places = {loc: qty for (loc, lid), qty in held.items() if lid == line_id}
-                if sum(places.values()) != line.quantity:
-                    raise FulfilmentError(
-                        f"order {order.id} line {line_id} holds {sum(places.values())} of "
-                        f"{line.quantity} units (its reservation expired?); reserve it again"
-                    )
                 for location, quantity in sorted(places.items()):
                     by_location[location].append(ShipmentLine(line_id, line.sku, quantity))
         shipments = []

@@ -49,9 +49,11 @@ class OrderService:
         settings: ShopSettings,
         dispatcher: Dispatcher,
         payments: PaymentService | None = None,
+        before_cancel: Callable[[str], None] | None = None,
     ) -> None:
         self._uow = uow
         self._payments = payments
+        self._before_cancel = before_cancel
         self._clock = clock
         self._ids = ids
         self._settings = settings
@@ -195,6 +197,9 @@ class OrderService:
         stock is released and its shipments not yet handed over are cancelled, in the same
         transaction. Raises :class:`~orderkit.errors.FulfilmentError` once a shipment has
         left (cancel the remaining lines with :meth:`cancel_lines` instead)."""
+
+        if self._before_cancel is not None:
+            self._before_cancel(order_id)  # labels voided at the carrier, or refused
 
         def change(order: Order, now: datetime, uow: UnitOfWork) -> None:
             shipments = uow.shipments.for_order(order.id)

@@ -30,6 +30,7 @@ from orderkit.domain.events import (
     OrderShipped,
     PaymentAuthorized,
     PaymentCaptured,
+    ShipmentClaimResolved,
     ShipmentHandedOver,
 )
 from orderkit.domain.order import Order
@@ -283,20 +284,35 @@ class PaymentService:
             return
         with self._uow() as uow:
             units = uow.shipments.get(event.shipment_id).units()
-        reference = f"shipment:{event.shipment_id}"
-        self._move(
-            event.order_id,
-            lambda p: self._capture_units(p, units, reference) if p.state in _OPEN else None,
-        )
+            quantities = {
+                line.line_id: line.quantity for line in uow.orders.get(event.order_id).lines
+            }
+        reference = gateway_key("shipment", event.shipment_id)
+
+        def capture(payment: Payment) -> Step | None:
+            if payment.state not in _OPEN:
+                return None
+            plan = payment.capture_plan(reference)
+            if plan is not None:
+                wanted = dict(plan.units)
+            else:  # a replacement parcel's units may be paid already (by the one it replaces)
+                charged = payment.charged_units()
+                wanted = {
+                    line: min(count, quantities[line] - charged.get(line, 0))
+                    for line, count in units.items()
+                    if quantities[line] > charged.get(line, 0)
+                }
+            return self._capture_units(payment, wanted, reference) if wanted else None
+
+        self._move(event.order_id, capture)
 
     def capture_on_shipment(self, event: OrderShipped) -> None:
         """Handler: when the order has shipped, capture what is left of its open lines
         (with ``capture="on_shipment"``), then void what is left of the authorization
         (the share of cancelled lines)."""
-        if not self.for_order(event.order_id):
-            return
-        if self._settings.capture == "on_shipment":
-            self._move(event.order_id, lambda p: self._capture_rest(p, "order-shipped"))
+        if self._settings.capture != "on_shipment" or not self.for_order(event.order_id):
+            return  # manual: the operator captures; on placement: nothing is left open
+        self._move(event.order_id, lambda p: self._capture_rest(p, "order-shipped"))
         self._move(event.order_id, lambda p: self._void(p) if p.state in _OPEN else None)
 
     def settle_cancelled_lines(self, event: OrderLinesCancelled) -> None:
@@ -320,6 +336,29 @@ class PaymentService:
         charged = self.for_order(event.order_id)[-1].captured_units()
         if all(charged.get(line.line_id, 0) >= line.quantity for line in order.open_lines):
             self._move(event.order_id, lambda p: self._void(p) if p.state in _OPEN else None)
+
+    def refund_claim(self, event: ShipmentClaimResolved) -> None:
+        """Handler: a claim settled by ``"refund"`` pays back the share of the shipment's
+        units that was captured (nothing when none was: the authorization is left to the
+        capture policy). Idempotent per claimed shipment."""
+        if event.resolution != "refund" or not self.for_order(event.order_id):
+            return
+        with self._uow() as uow:
+            order = uow.orders.get(event.order_id)
+            units = uow.shipments.get(event.shipment_id).units()
+        reference = gateway_key("claim", event.shipment_id)
+
+        def refund(payment: Payment) -> Step | None:
+            plan = payment.refund_plan(reference)
+            if plan is not None:
+                return self._refund(payment, plan.amount, reference)
+            charged = payment.captured_units()
+            paid = {line: min(count, charged.get(line, 0)) for line, count in units.items()}
+            share = lines_share(order, paid, already={}, include_shipping=False)
+            share = min(share, payment.refundable, key=lambda money: money.amount)
+            return None if share.is_zero() else self._refund(payment, share, reference)
+
+        self._move(event.order_id, refund)
 
     def refund_units(self, order_id: str, units: Mapping[str, int], *, reference: str) -> Payment:
         """Refund the share of ``units`` (line id → units) of the order, idempotent per

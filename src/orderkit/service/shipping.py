@@ -26,7 +26,9 @@ from orderkit.errors import (
     CarrierUnavailable,
     ConcurrencyError,
     FulfilmentError,
+    IdempotencyConflict,
     InvalidField,
+    InvalidTransition,
     OutOfStock,
     ShipmentNotFound,
 )
@@ -97,24 +99,62 @@ class ShippingService:
         shipment = self._get(shipment_id)
         if shipment.label is not None:
             return shipment
-        if rate is None:
-            rates = self.quote(shipment_id)
-            with self._uow() as uow:
-                promised = uow.orders.get(shipment.order_id).promised_delivery
-            rate = self.choice.choose(rates, ship_date=self._today(), promised=promised)
-        if not isinstance(rate, Rate):
-            raise InvalidField("must be a Rate from quote()", field="rate", value=rate)
-        carrier = self._carrier(rate.carrier)
-        label = carrier.buy_label(shipment, rate, idempotency_key=gateway_key("label", shipment.id))
+        if rate is not None:
+            if not isinstance(rate, Rate):
+                raise InvalidField("must be a Rate from quote()", field="rate", value=rate)
+            self._carrier(rate.carrier)  # an unknown carrier: refused before anything is kept
+        if shipment.rate is None:
+            if rate is None:
+                rates = self.quote(shipment_id)
+                with self._uow() as uow:
+                    promised = uow.orders.get(shipment.order_id).promised_delivery
+                rate = self.choice.choose(rates, ship_date=self._today(), promised=promised)
+            chosen = rate
+
+            def choose(uow: UnitOfWork, now: datetime) -> Shipment:
+                current = uow.shipments.get(shipment_id)
+                if current.rate is None:
+                    current.choose_rate(chosen)
+                    uow.shipments.save(current)
+                return current
+
+            shipment = self._run(choose)  # a retry after a lost answer buys the same rate
+        if rate is not None and rate != shipment.rate:
+            raise IdempotencyConflict(
+                gateway_key("label", shipment.id), shipment.id, what="shipment's label rate"
+            )
+        bought = shipment.rate
+        if bought is None:  # pragma: no cover - choose() always sets it
+            raise FulfilmentError(f"shipment {shipment_id} has no rate chosen")
+        carrier = self._carrier(bought.carrier)
+        try:
+            label = carrier.buy_label(
+                shipment, bought, idempotency_key=gateway_key("label", shipment.id)
+            )
+        except CarrierUnavailable:
+            raise  # unknown outcome: the retry asks again for the same rate and key
+        except CarrierError:  # refused for good: nothing was bought, choose again
+
+            def forget(uow: UnitOfWork, now: datetime) -> None:
+                current = uow.shipments.get(shipment_id)
+                current.forget_rate()
+                uow.shipments.save(current)
+
+            self._run(forget)
+            raise
 
         def attach(uow: UnitOfWork, now: datetime) -> Shipment:
             current = uow.shipments.get(shipment_id)
             if current.label is None:
-                current.attach_label(rate, label, now)
+                current.attach_label(bought, label, now)
                 uow.shipments.save(current)
             return current
 
-        return self._run(attach)
+        try:
+            return self._run(attach)
+        except InvalidTransition:  # cancelled while the label was being bought
+            self._carrier(bought.carrier).cancel_label(label.tracking_number)
+            raise
 
     # -- hand-over and tracking ---------------------------------------------------------------
 
@@ -194,6 +234,35 @@ class ShippingService:
 
     # -- cancellation and claims --------------------------------------------------------------
 
+    def stop_labelled(self, order_id: str) -> None:
+        """Before an order is cancelled: void the labels of its labelled shipments at their
+        carriers. When a carrier refuses because it has the parcel already, its scans are
+        applied (the shipment is on its way) and :class:`FulfilmentError` is raised."""
+        with self._uow() as uow:
+            shipments = uow.shipments.for_order(order_id)
+        if any(shipment.is_handed_over for shipment in shipments):
+            raise FulfilmentError(
+                f"order {order_id} has a shipment on its way; cancel the lines not yet "
+                "shipped with cancel_lines instead"
+            )
+        for shipment in shipments:
+            if shipment.state != "labelled":
+                continue
+            if shipment.rate is None or shipment.tracking_number is None:
+                continue
+            carrier = self._carrier(shipment.rate.carrier)
+            try:
+                carrier.cancel_label(shipment.tracking_number)
+            except CarrierUnavailable:
+                raise
+            except CarrierError:
+                for scan in carrier.track(shipment.tracking_number):
+                    self.apply_tracking_event(scan)
+                raise FulfilmentError(
+                    f"order {order_id}: the carrier has shipment {shipment.id} already; "
+                    "cancel the lines not yet shipped instead"
+                ) from None
+
     def cancel_label(self, shipment: Shipment) -> None:
         """Void the shipment's unused label at its carrier (handler for cancellations)."""
         if shipment.rate is None or shipment.tracking_number is None:
@@ -203,7 +272,8 @@ class ShippingService:
     def resolve_claim(self, shipment_id: str, resolution: str) -> Shipment:
         """Settle a lost, returned or damaged shipment: ``"reship"`` sends its units again
         in a new shipment from stock (returned: the new shipment), ``"refund"`` pays their
-        share back to the customer. Raises :class:`FulfilmentError` for a shipment that
+        share back to the customer (through the outbox, as the claim's event is handled).
+        Raises :class:`FulfilmentError` for a shipment that
         cannot be claimed, and :class:`OutOfStock` when a reship finds no stock."""
         if resolution not in ("reship", "refund"):
             raise InvalidField("must be 'reship' or 'refund'", field="resolution", value=resolution)
@@ -220,12 +290,7 @@ class ShippingService:
             self._follow(uow, order, now, [shipment, *([replacement] if replacement else [])])
             return replacement or shipment
 
-        result = self._run(work, retry_on=(ConcurrencyError, OutOfStock))
-        if resolution == "refund" and self._payments.gateway is not None:
-            self._payments.refund_units(
-                result.order_id, result.units(), reference=f"claim:{shipment_id}"
-            )
-        return result
+        return self._run(work, retry_on=(ConcurrencyError, OutOfStock))
 
     def _reship(self, uow: UnitOfWork, order: Order, lost: Shipment, now: datetime) -> Shipment:
         replacement_id = self._ids.new_id("shipment")
@@ -274,8 +339,7 @@ class ShippingService:
             for line in shipment.lines:
                 uow.stock.stage(Ship(shipment.order_id, line.line_id, now, shipment.location))
         uow.shipments.save(shipment)
-        if shipment.state != before:
-            self._follow(uow, uow.orders.get(shipment.order_id), now, [shipment])
+        self._follow(uow, uow.orders.get(shipment.order_id), now, [shipment])
 
     def _follow(
         self, uow: UnitOfWork, order: Order, now: datetime, changed: Sequence[Shipment] = ()

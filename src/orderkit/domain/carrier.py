@@ -98,6 +98,24 @@ class TrackingStatus(str, Enum):
     RETURNED_TO_SENDER = "returned_to_sender"
 
 
+def _status(value: object) -> TrackingStatus:
+    try:
+        return TrackingStatus(value)
+    except ValueError:
+        options = ", ".join(status.value for status in TrackingStatus)
+        raise InvalidField(f"must be one of {options}", field="status", value=value) from None
+
+
+def _aware(_instance: object, attribute: Attribute[Any], value: object) -> None:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise InvalidField("must be a timezone-aware datetime", field=attribute.name, value=value)
+
+
+def _optional_date(_instance: object, attribute: Attribute[Any], value: object) -> None:
+    if value is not None and (not isinstance(value, date) or isinstance(value, datetime)):
+        raise InvalidField("must be a date (or None)", field=attribute.name, value=value)
+
+
 @frozen
 class TrackingEvent:
     """One normalized scan of a parcel; ``id`` is stable across redeliveries.
@@ -107,9 +125,9 @@ class TrackingEvent:
 
     id: str = field(validator=text(MAX_ID_LENGTH))
     tracking_number: str = field(validator=text(MAX_ID_LENGTH))
-    status: TrackingStatus = field(converter=TrackingStatus)
-    occurred_at: datetime
-    eta: date | None = None
+    status: TrackingStatus = field(converter=_status)
+    occurred_at: datetime = field(validator=_aware)
+    eta: date | None = field(default=None, validator=_optional_date)
     description: str | None = field(default=None, validator=_optional_text(MAX_TEXT_LENGTH))
 
 

@@ -71,7 +71,7 @@ SHIPMENT_LIFECYCLE = LifecycleDefinition(
     aggregate="shipment",
     states=[state.value for state in ShipmentState],
     initial=_S.PENDING.value,
-    final=[_S.DELIVERED.value, _S.LOST.value, _S.RETURNED_TO_SENDER.value, _S.CANCELLED.value],
+    final=[_S.DELIVERED.value, _S.RETURNED_TO_SENDER.value, _S.CANCELLED.value],
     transitions=[
         TransitionSpec("pick", [_S.PENDING.value], _S.PICKED.value),
         TransitionSpec("pack", [_S.PICKED.value], _S.PACKED.value),
@@ -89,7 +89,10 @@ SHIPMENT_LIFECYCLE = LifecycleDefinition(
         ),
         TransitionSpec("retry_delivery", [_S.DELIVERY_FAILED.value], _S.IN_TRANSIT.value),
         TransitionSpec("lose", _MOVING, _S.LOST.value),
-        TransitionSpec("return_to_sender", _MOVING, _S.RETURNED_TO_SENDER.value),
+        # a lost parcel can turn up again: the carrier scans it, and it may yet arrive
+        TransitionSpec("found", [_S.LOST.value], _S.IN_TRANSIT.value),
+        TransitionSpec("deliver_found", [_S.LOST.value], _S.DELIVERED.value),
+        TransitionSpec("return_to_sender", [*_MOVING, _S.LOST.value], _S.RETURNED_TO_SENDER.value),
         TransitionSpec(
             "cancel",
             [_S.PENDING.value, _S.PICKED.value, _S.PACKED.value, _S.LABELLED.value],
@@ -98,14 +101,16 @@ SHIPMENT_LIFECYCLE = LifecycleDefinition(
     ],
 )
 """The shipment graph: pending → picked → packed → labelled → in transit → out for
-delivery → delivered, with delivery failed (and back into transit), lost, returned to
-sender, and cancelled before hand-over."""
+delivery → delivered, with delivery failed (and back into transit), lost (until it turns
+up again), returned to sender, and cancelled before hand-over."""
 
 _LIFECYCLE = SHIPMENT_LIFECYCLE.build()
 _CLAIMABLE = frozenset({_S.LOST.value, _S.RETURNED_TO_SENDER.value, _S.DELIVERED.value})
 
 CARRIER_TRIGGERS = frozenset(
     {
+        "found",
+        "deliver_found",
         "hand_over",
         "out_for_delivery",
         "back_in_transit",
@@ -416,7 +421,7 @@ class Shipment:
         order, me = self.order_id, self.id
         happened = when or at
         event: DomainEvent
-        if trigger in ("retry_delivery", "back_in_transit", "deliver"):
+        if trigger in ("retry_delivery", "back_in_transit", "deliver", "found", "deliver_found"):
             self.problem = None  # the parcel moved on
         if trigger == "hand_over":
             self.handed_over_at = happened
@@ -424,7 +429,7 @@ class Shipment:
             event = ShipmentHandedOver(at, order, me, self.tracking_number or "", self.eta)
         elif trigger == "out_for_delivery":
             event = ShipmentOutForDelivery(at, order, me)
-        elif trigger == "deliver":
+        elif trigger in ("deliver", "deliver_found"):
             self.delivered_at = happened
             event = ShipmentDelivered(at, order, me)
         elif trigger == "fail_delivery":

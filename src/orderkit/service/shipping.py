@@ -11,6 +11,7 @@ when all its shipments are. Customers are told by the notification handlers
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import TypeVar
@@ -29,6 +30,7 @@ from orderkit.errors import (
     IdempotencyConflict,
     InvalidField,
     InvalidTransition,
+    OrderkitError,
     OutOfStock,
     ShipmentNotFound,
 )
@@ -44,6 +46,8 @@ from orderkit.service.transaction import run_and_dispatch
 __all__ = ["ShippingService"]
 
 T = TypeVar("T")
+
+log = logging.getLogger("orderkit.shipping")
 
 
 class ShippingService:
@@ -160,10 +164,13 @@ class ShippingService:
 
     def hand_over(self, shipment_id: str) -> Shipment:
         """The carrier took the labelled shipment: its stock leaves on hand and, when it
-        was the last open unit of the order, the order is marked shipped."""
+        was the last open unit of the order, the order is marked shipped. Repeating it
+        (or after the carrier's scan did it) returns the shipment unchanged."""
 
         def work(uow: UnitOfWork, now: datetime) -> Shipment:
             shipment = uow.shipments.get(shipment_id)
+            if shipment.is_handed_over:
+                return shipment
             shipment.hand_over(now, self._eta(shipment))
             self._after_move(uow, shipment, "labelled", now)
             return shipment
@@ -198,30 +205,33 @@ class ShippingService:
     def poll(self) -> int:
         """Ask the carriers for the scans of every shipment handed over and not yet
         arrived, and apply them; returns how many scans were new. (A labelled shipment is
-        polled only once it is handed over: its scans arrive by webhook otherwise.)"""
-        new = 0
-        for state in ("in_transit", "out_for_delivery", "delivery_failed"):
+        polled only once it is handed over: its scans arrive by webhook otherwise.) A
+        carrier that fails for one parcel is logged and skipped; the others go on."""
+        due: list[Shipment] = []
+        for state in ("in_transit", "out_for_delivery", "delivery_failed", "lost"):
             offset = 0
-            while True:
+            while True:  # the whole list first: applying scans moves shipments between states
                 with self._uow() as uow:
-                    page = uow.shipments.list(state=state, limit=200, offset=offset)
-                for shipment in page:
-                    if shipment.rate is None or shipment.tracking_number is None:
-                        continue
-                    carrier = self.carriers.get(shipment.rate.carrier)
-                    if carrier is None:
-                        continue
-                    try:
-                        scans = carrier.track(shipment.tracking_number)
-                    except CarrierUnavailable:
-                        continue
-                    known = {scan.id for scan in shipment.scans}
-                    for scan in scans:
-                        if scan.id not in known:
-                            new += self.apply_tracking_event(scan) != "duplicate"
-                if len(page) < 200:
+                    page = uow.shipments.list(state=state, limit=500, offset=offset)
+                due.extend(page)
+                if len(page) < 500:
                     break
-                offset += 200
+                offset += 500
+        new = 0
+        for shipment in due:
+            if shipment.rate is None or shipment.tracking_number is None:
+                continue
+            carrier = self.carriers.get(shipment.rate.carrier)
+            if carrier is None:
+                continue
+            try:
+                scans = carrier.track(shipment.tracking_number)
+                known = {scan.id for scan in shipment.scans}
+                for scan in scans:
+                    if scan.id not in known:
+                        new += self.apply_tracking_event(scan) != "duplicate"
+            except OrderkitError as error:
+                log.warning("tracking %s failed: %s", shipment.tracking_number, error)
         return new
 
     def expected_delivery(self, order_id: str) -> date | None:

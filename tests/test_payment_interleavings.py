@@ -19,6 +19,7 @@ from orderkit import (
     Customer,
     GatewayCapture,
     GatewayUnavailable,
+    InvalidField,
     LineItem,
     Money,
     PaymentStatus,
@@ -172,4 +173,21 @@ def test_a_capture_recorded_by_its_callback_after_the_cancellation_is_refunded(
     payment = shop.payments.for_order(order_id)[-1]
     assert payment.captured == payment.refunded == Money("10.00", EUR)
     assert shop.events.pending() == 0
+    _books_agree(shop, gateway, order_id)
+
+
+@pytest.mark.parametrize("units", [{"L1": 0}, {}, {"L1": -1}, {"L1": True}, ["L1"]])
+def test_capture_lines_refuses_units_that_are_not_whole_positive_counts(
+    paying: tuple[Shop, HookedGateway], units: Any
+) -> None:
+    shop, gateway = paying
+    order_id = _order(shop)
+    before = shop.payments.for_order(order_id)[-1]
+    with pytest.raises(InvalidField):
+        shop.payments.capture_lines(order_id, units, reference="x")
+    after = shop.payments.for_order(order_id)[-1]
+    assert after.version == before.version
+    assert after.capture_plans == ()
+    shop.payments.capture_lines(order_id, {"L1": 1}, reference="x")  # the reference is free
+    assert shop.payments.for_order(order_id)[-1].captured == Money("15.00", EUR)  # + shipping
     _books_agree(shop, gateway, order_id)

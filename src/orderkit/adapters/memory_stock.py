@@ -17,6 +17,7 @@ from orderkit.domain.stock_changes import (
     Adjust,
     Allocate,
     ExpireReservations,
+    KeepReservations,
     Receive,
     Release,
     Reserve,
@@ -137,6 +138,9 @@ class _Work:
         elif isinstance(change, Release):
             for item in self.holding(change.order_id, change.line_id):
                 item.release(change.order_id, change.line_id, change.include_allocated)
+        elif isinstance(change, KeepReservations):
+            for item in self.holding(change.order_id, None):
+                item.keep(change.order_id, change.now)
         elif isinstance(change, ExpireReservations):
             for key, item in list(self.stock.items.items()):
                 if any(not r.is_active(change.now) for r in item.reservations.values()):

@@ -312,6 +312,11 @@ SELECT sku, location, line_id, quantity, expires_at, shipment_id FROM reservatio
 WHERE order_id = :order_id AND (:line_id IS NULL OR line_id = :line_id)
 ORDER BY sku, location, line_id
 """
+KEEP_RESERVATIONS = """
+UPDATE reservations SET expires_at = NULL
+WHERE order_id = :order_id AND shipment_id IS NULL
+  AND expires_at IS NOT NULL AND expires_at > :now
+"""
 ALLOCATE_RESERVATION = """
 UPDATE reservations SET shipment_id = :shipment_id, expires_at = NULL
 WHERE order_id = :order_id AND line_id = :line_id AND sku = :sku AND location = :location

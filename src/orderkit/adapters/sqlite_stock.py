@@ -33,6 +33,7 @@ from orderkit.domain.stock_changes import (
     Adjust,
     Allocate,
     ExpireReservations,
+    KeepReservations,
     Receive,
     Release,
     Reserve,
@@ -296,6 +297,10 @@ def _release(conn: sqlite3.Connection, change: Release) -> None:
             _drop(conn, sku, location, change.order_id, line_id, quantity)
 
 
+def _keep(conn: sqlite3.Connection, change: KeepReservations) -> None:
+    conn.execute(sql.KEEP_RESERVATIONS, {"order_id": change.order_id, "now": _ts(change.now)})
+
+
 def _expire(conn: sqlite3.Connection, change: ExpireReservations) -> None:
     for sku, location, order_id, line_id, quantity in conn.execute(
         sql.EXPIRED_ALL, {"now": _ts(change.now)}
@@ -393,6 +398,7 @@ _APPLY: dict[type, Callable[[sqlite3.Connection, Any], None]] = {
     Reserve: _reserve,
     Release: _release,
     ExpireReservations: _expire,
+    KeepReservations: _keep,
     Allocate: _allocate,
     Ship: _ship,
     Restock: _restock,

@@ -22,6 +22,7 @@ from datetime import datetime, time
 from enum import Enum
 from typing import Any, Protocol
 
+import attrs
 from attrs import Attribute, define, field, frozen
 
 from orderkit.domain.values import (
@@ -280,6 +281,12 @@ class StockItem:
         for key in expired:
             del self.reservations[key]
         return freed
+
+    def keep(self, order_id: str, now: datetime) -> None:
+        """Stop the order's active reservations here from expiring (expired ones stay so)."""
+        for key, reservation in list(self.reservations.items()):
+            if key[0] == order_id and reservation.is_active(now):
+                self.reservations[key] = attrs.evolve(reservation, expires_at=None)
 
     def allocate(self, order_id: str, line_id: str, shipment_id: str, now: datetime) -> int:
         """Commit a line's active reservation to a shipment (it no longer expires).

@@ -35,6 +35,7 @@ __all__ = [
     "Adjust",
     "Allocate",
     "ExpireReservations",
+    "KeepReservations",
     "Receive",
     "Release",
     "Reserve",
@@ -104,6 +105,15 @@ class Release:
 
 
 @frozen
+class KeepReservations:
+    """The order was confirmed: its active reservations stop expiring (they are kept
+    until allocated or released). Expired ones are not revived."""
+
+    order_id: str
+    now: datetime
+
+
+@frozen
 class ExpireReservations:
     """Drop every reservation that has expired at ``now``."""
 
@@ -154,6 +164,7 @@ StockChange = (
     | Reserve
     | Release
     | ExpireReservations
+    | KeepReservations
     | Allocate
     | Ship
     | Restock

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from orderkit.domain.order import Order
 from orderkit.domain.payment import GatewayAuthorization
-from orderkit.domain.stock_changes import Release
+from orderkit.domain.stock_changes import KeepReservations, Release
 from orderkit.errors import (
     ConcurrencyError,
     CurrencyMismatch,
@@ -173,12 +173,16 @@ class OrderService:
         """Confirm the order to the customer with a promised delivery date.
 
         The date comes from ``settings.delivery``; the confirmation is sent on
-        the customer's preferred channel after commit.
+        the customer's preferred channel after commit. The order's stock
+        reservations stop expiring: a confirmed order keeps its stock.
         """
 
-        def change(order: Order, now: datetime, _uow: UnitOfWork) -> None:
+        def change(order: Order, now: datetime, uow: UnitOfWork) -> None:
             promised = self._settings.delivery.promise(order.placed_at)
             order.acknowledge(promised, now, self._lifecycle)
+            if self._settings.track_stock:
+                # confirmed to the customer: its stock is held until it ships or is released
+                uow.stock.stage(KeepReservations(order.id, now))
 
         return self._change(order_id, change)
 

@@ -214,7 +214,17 @@ class PaymentService:
     def capture_lines(self, order_id: str, units: Mapping[str, int], *, reference: str) -> Payment:
         """Capture the share of ``units`` (line id → units shipped), by largest remainder,
         plus the shipping charge with the first such capture. Idempotent per ``reference``
-        (a shipment id, say)."""
+        (a shipment id, say). Each count must be a whole number >= 1 (raises
+        :class:`InvalidField` otherwise, before anything is kept)."""
+        if not isinstance(units, Mapping) or not units:
+            raise InvalidField(
+                "must map line ids to units (at least one)", field="units", value=units
+            )
+        for line_id, count in units.items():
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise InvalidField(
+                    "must be a whole number >= 1", field=f"units[{line_id}]", value=count
+                )
         payment = self._move(order_id, lambda p: self._capture_units(p, units, reference))
         self._after_commit()
         return payment
@@ -453,6 +463,7 @@ class PaymentService:
         with ``cap``, no more than is free to capture (the rest of an order)."""
         if not isinstance(units, Mapping):
             raise InvalidField("must map line ids to units", field="units", value=units)
+        units = {line_id: count for line_id, count in units.items() if count}
         with self._uow() as uow:
             order = uow.orders.get(payment.order_id)
 

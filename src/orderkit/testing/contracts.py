@@ -37,6 +37,7 @@ from orderkit.domain.stock_changes import (
     Adjust,
     Allocate,
     ExpireReservations,
+    KeepReservations,
     Receive,
     Release,
     Reserve,
@@ -679,6 +680,21 @@ class StoreContract(PaymentStoreContract, ShipmentStoreContract):
         _commit(store, _reserve("o-2", _pick("L1", "SKU-A", "WH-1", 3), now=expiry))
         assert _reservations(store, "o-2") == [("SKU-A", "WH-1", Reservation("o-2", "L1", 3, None))]
         assert _level(store, "SKU-A", "WH-1", expiry) == StockLevel("SKU-A", "WH-1", 3, 3, 0)
+
+    def test_kept_reservations_stop_expiring_and_expired_ones_stay_expired(
+        self, store: Store
+    ) -> None:
+        _stock(store, {("SKU-A", "WH-1"): 10})
+        soon = T0 + timedelta(hours=1)
+        _commit(store, _reserve("ord-1", _pick("L1", "SKU-A", "WH-1", 3), expires_at=soon))
+        _commit(store, _reserve("ord-2", _pick("L1", "SKU-A", "WH-1", 2), expires_at=soon))
+        later = T0 + timedelta(hours=2)
+        _commit(store, KeepReservations("ord-1", T0))  # before it expired: kept
+        _commit(store, KeepReservations("ord-2", later))  # after: not revived
+        level = _level(store, "SKU-A", "WH-1", T0 + timedelta(days=30))
+        assert level is not None
+        assert level.reserved == 3
+        assert [r.expires_at for _, _, r in _reservations(store, "ord-1")] == [None]
 
     def test_expire_reservations_removes_only_expired_unallocated_ones(self, store: Store) -> None:
         _stock(store, {("SKU-A", "WH-1"): 10, ("SKU-B", "WH-2"): 10})

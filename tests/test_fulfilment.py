@@ -852,14 +852,13 @@ def test_a_lost_parcel_is_reshipped_from_stock_and_delivered(
 def test_a_reship_handed_over_before_the_order_has_shipped_captures_nothing_more(
     rigs: Rigs, store: str, place_command: PlaceOrder
 ) -> None:
-    # BUG: capture_shipment asks to capture the share of the shipment's units
-    # (src/orderkit/service/payments.py:284-290) without leaving out the units already
-    # charged; for a reship those units were paid with the lost parcel, so lines_share
-    # raises InvalidField ("line L1 has 0 unit(s) left to charge",
-    # src/orderkit/domain/payment.py:609-614) on every attempt while the payment is still
-    # open (L2 not shipped yet), and the handler ends in a dead letter, holding back the
-    # order's later events meanwhile. Fix: pass _uncharged(payment, units, planned=True)
-    # to _capture_units in capture_shipment (nothing to capture when it is empty).
+    # Regression: capture_shipment asks to capture the share of the shipment's units
+    # (src/orderkit/service/payments.py:284-290) without leaving out the units already charged;
+    # for a reship those units were paid with the lost parcel, so lines_share raises
+    # InvalidField ("line L1 has 0 unit(s) left to charge",
+    # src/orderkit/domain/payment.py:609-614) on every attempt while the payment is still open
+    # (L2 not shipped yet), and the handler ends in a dead letter, holding back the order's
+    # later events meanwhile.
     rig = rigs.open(store, lost_rate=1.0, extra_carriers=["reliable"])
     shop = rig.shop
     order = acknowledged(shop, place_command)
@@ -1013,16 +1012,13 @@ def test_an_order_with_a_parcel_on_its_way_cannot_be_cancelled(
 def test_an_order_whose_labelled_parcel_the_carrier_took_is_not_cancelled(
     rigs: Rigs, store: str, place_command: PlaceOrder
 ) -> None:
-    # BUG: the carrier picked the labelled parcel up (its first scan, 11:00) but the shop has
-    # not heard yet (webhook late; poll skips labelled shipments since c7217ae). cancel()
+    # Regression: the carrier picked the labelled parcel up (its first scan, 11:00) but the shop
+    # has not heard yet (webhook late; poll skips labelled shipments since c7217ae). cancel()
     # checks only the shipments' stored states (OrderService.cancel,
-    # src/orderkit/service/orders.py:193), so it cancels the order, releases the stock that
-    # has left and voids the payment; the void_label handler (Shop._void_label,
+    # src/orderkit/service/orders.py:193), so it cancels the order, releases the stock that has
+    # left and voids the payment; the void_label handler (Shop._void_label,
     # src/orderkit/shop.py:200) then gets CarrierError ("the parcel was scanned") on every
-    # attempt and ends in a dead letter, and the parcel travels for free. Fix: in cancel(),
-    # before committing, void each labelled shipment's label at its carrier (or track it);
-    # when the carrier refuses because the parcel was scanned, apply its scans and refuse
-    # with FulfilmentError like for any parcel on its way.
+    # attempt and ends in a dead letter, and the parcel travels for free.
     rig = rigs.open(store)
     shop = rig.shop
     order = acknowledged(shop, place_command)

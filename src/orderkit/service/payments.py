@@ -294,9 +294,16 @@ class PaymentService:
             return
         with self._uow() as uow:
             units = uow.shipments.get(event.shipment_id).units()
+            replaces = [
+                s
+                for s in uow.shipments.for_order(event.order_id)
+                if s.claim == f"reship:{event.shipment_id}"
+            ]
             quantities = {
                 line.line_id: line.quantity for line in uow.orders.get(event.order_id).lines
             }
+        if replaces:  # a replacement: its units were paid with the parcel it replaces
+            return
         reference = gateway_key("shipment", event.shipment_id)
 
         def capture(payment: Payment) -> Step | None:
@@ -356,6 +363,11 @@ class PaymentService:
         with self._uow() as uow:
             order = uow.orders.get(event.order_id)
             units = uow.shipments.get(event.shipment_id).units()
+            others = [
+                shipment
+                for shipment in uow.shipments.for_order(event.order_id)
+                if shipment.claim == "refund" and shipment.id != event.shipment_id
+            ]
         reference = gateway_key("claim", event.shipment_id)
 
         def refund(payment: Payment) -> Step | None:
@@ -363,8 +375,18 @@ class PaymentService:
             if plan is not None:
                 return self._refund(payment, plan.amount, reference)
             charged = payment.captured_units()
-            paid = {line: min(count, charged.get(line, 0)) for line, count in units.items()}
-            share = lines_share(order, paid, already={}, include_shipping=False)
+            # units refunded by earlier claims come first, so all claims add up to the line
+            already: dict[str, int] = {}
+            for other in others:
+                if payment.refund_plan(gateway_key("claim", other.id)) is not None:
+                    for line, count in other.units().items():
+                        already[line] = already.get(line, 0) + count
+            paid = {
+                line: min(count, charged.get(line, 0) - already.get(line, 0))
+                for line, count in units.items()
+                if charged.get(line, 0) > already.get(line, 0)
+            }
+            share = lines_share(order, paid, already=already, include_shipping=False)
             share = min(share, payment.refundable, key=lambda money: money.amount)
             return None if share.is_zero() else self._refund(payment, share, reference)
 

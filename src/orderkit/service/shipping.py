@@ -255,23 +255,35 @@ class ShippingService:
                 f"order {order_id} has a shipment on its way; cancel the lines not yet "
                 "shipped with cancel_lines instead"
             )
-        for shipment in shipments:
-            if shipment.state != "labelled":
-                continue
-            if shipment.rate is None or shipment.tracking_number is None:
-                continue
-            carrier = self._carrier(shipment.rate.carrier)
+        labelled = [
+            (shipment.id, self._carrier(shipment.rate.carrier), shipment.tracking_number)
+            for shipment in shipments
+            if shipment.state == "labelled"
+            and shipment.rate is not None
+            and shipment.tracking_number is not None
+        ]
+        # Ask first, void after: a refusal must not leave another parcel's label dead.
+        for shipment_id, carrier, tracking in labelled:
+            if carrier.track(tracking):
+                self._refuse_cancel(order_id, shipment_id, carrier, tracking)
+        for shipment_id, carrier, tracking in labelled:
             try:
-                carrier.cancel_label(shipment.tracking_number)
+                carrier.cancel_label(tracking)
             except CarrierUnavailable:
                 raise
-            except CarrierError:
-                for scan in carrier.track(shipment.tracking_number):
-                    self.apply_tracking_event(scan)
-                raise FulfilmentError(
-                    f"order {order_id}: the carrier has shipment {shipment.id} already; "
-                    "cancel the lines not yet shipped instead"
-                ) from None
+            except CarrierError:  # scanned between our asking and voiding
+                self._refuse_cancel(order_id, shipment_id, carrier, tracking)
+
+    def _refuse_cancel(
+        self, order_id: str, shipment_id: str, carrier: Carrier, tracking: str
+    ) -> None:
+        """The carrier has the parcel: learn its scans, and refuse the cancellation."""
+        for scan in carrier.track(tracking):
+            self.apply_tracking_event(scan)
+        raise FulfilmentError(
+            f"order {order_id}: the carrier has shipment {shipment_id} already; "
+            "cancel the lines not yet shipped instead"
+        )
 
     def cancel_label(self, shipment: Shipment) -> None:
         """Void the shipment's unused label at its carrier (handler for cancellations)."""

@@ -30,6 +30,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from attrs import frozen
+
 from orderkit.adapters import sql
 from orderkit.adapters.repository import (
     StagedOrders,
@@ -49,6 +51,7 @@ from orderkit.errors import (
     DuplicateKey,
     InvalidSettings,
     NotAnOrderkitDatabase,
+    NotFound,
     OrderNotFound,
     PaymentNotFound,
     SchemaTooNew,
@@ -414,56 +417,79 @@ def _write_order(conn: sqlite3.Connection, order: Order, is_new: bool) -> None:
         )
 
 
+@frozen
+class _Table:
+    """How one kind of document aggregate (payment, shipment) is written: its statements,
+    its unique lookup column and the error for a missing row."""
+
+    kind: str
+    insert: str
+    update: str
+    exists: str
+    unique: str  # the column besides the id that must be unique
+    missing: type[NotFound]
+
+
+_PAYMENTS = _Table(
+    "payment",
+    sql.INSERT_PAYMENT,
+    sql.UPDATE_PAYMENT,
+    sql.PAYMENT_EXISTS,
+    "authorization_id",
+    PaymentNotFound,
+)
+_SHIPMENTS = _Table(
+    "shipment",
+    sql.INSERT_SHIPMENT,
+    sql.UPDATE_SHIPMENT,
+    sql.SHIPMENT_EXISTS,
+    "tracking_number",
+    ShipmentNotFound,
+)
+
+
 def _write_payment(conn: sqlite3.Connection, payment: Payment, is_new: bool) -> None:
-    params: dict[str, Any] = {
-        "id": payment.id,
-        "version": payment.version,
-        "state": payment.state,
-        "authorization_id": payment.authorization_id,
-        "document": dumps(payment),
-    }
-    try:
-        if is_new:
-            params.update(order_id=payment.order_id, created_at=payment.created_at.isoformat())
-            conn.execute(sql.INSERT_PAYMENT, params)
-            return
-        params["expected"] = payment.version - 1
-        updated = conn.execute(sql.UPDATE_PAYMENT, params).rowcount
-    except sqlite3.IntegrityError as error:
-        what = "authorization" if "authorization_id" in str(error) else "id"
-        raise DuplicateKey(f"a payment with this {what} already exists ({payment.id})") from None
-    if updated != 1:
-        if conn.execute(sql.PAYMENT_EXISTS, {"id": payment.id}).fetchone() is None:
-            raise PaymentNotFound(f"no payment with id {payment.id!r}")
-        raise ConcurrencyError(
-            f"payment {payment.id} was changed by someone else since version {payment.version - 1}"
-        )
+    _write_document(conn, _PAYMENTS, payment, payment.authorization_id, is_new)
 
 
 def _write_shipment(conn: sqlite3.Connection, shipment: Shipment, is_new: bool) -> None:
+    _write_document(conn, _SHIPMENTS, shipment, shipment.tracking_number, is_new)
+
+
+def _write_document(
+    conn: sqlite3.Connection,
+    table: _Table,
+    aggregate: Payment | Shipment,
+    unique: str | None,
+    is_new: bool,
+) -> None:
+    """Insert or version-checked update of one document row; the unit of work has
+    already raised ``aggregate.version``."""
     params: dict[str, Any] = {
-        "id": shipment.id,
-        "version": shipment.version,
-        "state": shipment.state,
-        "tracking_number": shipment.tracking_number,
-        "document": dumps(shipment),
+        "id": aggregate.id,
+        "version": aggregate.version,
+        "state": aggregate.state,
+        table.unique: unique,
+        "document": dumps(aggregate),
     }
     try:
         if is_new:
-            params.update(order_id=shipment.order_id, created_at=shipment.created_at.isoformat())
-            conn.execute(sql.INSERT_SHIPMENT, params)
+            params.update(order_id=aggregate.order_id, created_at=aggregate.created_at.isoformat())
+            conn.execute(table.insert, params)
             return
-        params["expected"] = shipment.version - 1
-        updated = conn.execute(sql.UPDATE_SHIPMENT, params).rowcount
+        params["expected"] = aggregate.version - 1
+        updated = conn.execute(table.update, params).rowcount
     except sqlite3.IntegrityError as error:
-        what = "tracking number" if "tracking_number" in str(error) else "id"
-        raise DuplicateKey(f"a shipment with this {what} already exists ({shipment.id})") from None
+        what = table.unique.replace("_", " ") if table.unique in str(error) else "id"
+        raise DuplicateKey(
+            f"a {table.kind} with this {what} already exists ({aggregate.id})"
+        ) from None
     if updated != 1:
-        if conn.execute(sql.SHIPMENT_EXISTS, {"id": shipment.id}).fetchone() is None:
-            raise ShipmentNotFound(f"no shipment with id {shipment.id!r}")
+        if conn.execute(table.exists, {"id": aggregate.id}).fetchone() is None:
+            raise table.missing(f"no {table.kind} with id {aggregate.id!r}")
         raise ConcurrencyError(
-            f"shipment {shipment.id} was changed by someone else since version "
-            f"{shipment.version - 1}"
+            f"{table.kind} {aggregate.id} was changed by someone else since version "
+            f"{aggregate.version - 1}"
         )
 
 

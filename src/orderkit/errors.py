@@ -339,3 +339,16 @@ class ShipmentNotFound(NotFound):
 
 class FulfilmentError(OrderkitError):
     """A fulfilment step cannot be taken in the order's or shipment's current situation."""
+
+
+class ReturnError(OrderkitError):
+    """A return cannot be made or moved on as asked (more units than were delivered, a
+    closed return window, inspections that do not add up to the units received, ...)."""
+
+
+class ReturnNotFound(NotFound):
+    """No return request has the given id."""
+
+
+class InquiryNotFound(NotFound):
+    """No customer inquiry has the given id."""

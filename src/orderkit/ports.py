@@ -15,6 +15,7 @@ from attrs import field, frozen
 
 from orderkit.domain.carrier import Label, Rate, TrackingEvent
 from orderkit.domain.events import DomainEvent
+from orderkit.domain.inquiries import Inquiry
 from orderkit.domain.inventory import Location, Movement, Reservation, StockItem, StockLevel
 from orderkit.domain.order import Order
 from orderkit.domain.payment import (
@@ -24,6 +25,7 @@ from orderkit.domain.payment import (
     GatewayVoid,
     Payment,
 )
+from orderkit.domain.returns import ReturnRequest
 from orderkit.domain.shipment import Shipment
 from orderkit.domain.stock_changes import StockChange
 from orderkit.domain.values import ContactChannel
@@ -34,6 +36,7 @@ __all__ = [
     "Clock",
     "DeadLetter",
     "IdSource",
+    "InquiryRepository",
     "Notification",
     "Notifier",
     "OrderRepository",
@@ -41,6 +44,7 @@ __all__ = [
     "OutboxRecord",
     "PaymentGateway",
     "PaymentRepository",
+    "ReturnRepository",
     "ShipmentRepository",
     "StockRepository",
     "Store",
@@ -174,6 +178,58 @@ class ShipmentRepository(Protocol):
         """Stage changes to a loaded shipment; commit checks and raises its version."""
 
 
+class ReturnRepository(Protocol):
+    """Return requests as seen inside one unit of work (same staging rules as orders)."""
+
+    def add(self, request: ReturnRequest) -> None:
+        """Stage a new return request. Commit raises :class:`~orderkit.errors.DuplicateKey`
+        if its id is taken."""
+
+    def get(self, return_id: str) -> ReturnRequest:
+        """The return ``return_id`` as a private copy; raises
+        :class:`~orderkit.errors.ReturnNotFound`."""
+        ...
+
+    def for_order(self, order_id: str) -> Sequence[ReturnRequest]:
+        """The order's returns, oldest first (private copies)."""
+        ...
+
+    def list(
+        self, *, state: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Sequence[ReturnRequest]:
+        """Returns in ``state`` (any if None), oldest first, paged."""
+        ...
+
+    def save(self, request: ReturnRequest) -> None:
+        """Stage changes to a loaded return; commit checks and raises its version."""
+
+
+class InquiryRepository(Protocol):
+    """Customer inquiries as seen inside one unit of work (same staging rules as orders)."""
+
+    def add(self, inquiry: Inquiry) -> None:
+        """Stage a new inquiry. Commit raises :class:`~orderkit.errors.DuplicateKey` if its
+        id is taken."""
+
+    def get(self, inquiry_id: str) -> Inquiry:
+        """The inquiry ``inquiry_id`` as a private copy; raises
+        :class:`~orderkit.errors.InquiryNotFound`."""
+        ...
+
+    def for_order(self, order_id: str) -> Sequence[Inquiry]:
+        """The order's inquiries, oldest first (private copies)."""
+        ...
+
+    def list(
+        self, *, state: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Sequence[Inquiry]:
+        """Inquiries in ``state`` (any if None), oldest first, paged."""
+        ...
+
+    def save(self, inquiry: Inquiry) -> None:
+        """Stage changes to a loaded inquiry; commit checks and raises its version."""
+
+
 class UnitOfWork(Protocol):
     """One command's transaction: everything staged is committed together, or nothing.
 
@@ -198,6 +254,16 @@ class UnitOfWork(Protocol):
     @property
     def shipments(self) -> ShipmentRepository:
         """The shipments of this unit of work."""
+        ...
+
+    @property
+    def returns(self) -> ReturnRepository:
+        """The return requests of this unit of work."""
+        ...
+
+    @property
+    def inquiries(self) -> InquiryRepository:
+        """The customer inquiries of this unit of work."""
         ...
 
     def __enter__(self) -> UnitOfWork: ...
@@ -392,6 +458,12 @@ class Outbox(Protocol):
 
     def pending(self) -> int:
         """How many events are not yet finished."""
+        ...
+
+    def history(self, aggregate_id: str) -> Sequence[OutboxRecord]:
+        """Every committed event of ``aggregate_id`` (an order's id: its payments',
+        shipments', returns' and inquiries' events too), finished or not, in commit
+        order."""
         ...
 
 

@@ -48,8 +48,10 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from orderkit.domain import events as events_module
 from orderkit.domain.carrier import TrackingStatus
 from orderkit.domain.events import DomainEvent
+from orderkit.domain.inquiries import Inquiry
 from orderkit.domain.order import Order
 from orderkit.domain.payment import GatewayEventKind, Payment
+from orderkit.domain.returns import ReturnRequest
 from orderkit.domain.shipment import Shipment
 from orderkit.domain.values import MAX_NOTE_LENGTH, ContactChannel, SalesChannel
 from orderkit.errors import (
@@ -94,7 +96,13 @@ def _register_common(converter: cattrs.Converter) -> None:
         lambda t: lambda values: sorted(converter.unstructure(v) for v in values),
     )
     converter.register_unstructure_hook(bytes, lambda data: base64.b64encode(data).decode())
-    for aggregate in (Order, Payment, Shipment):  # events go through the outbox, not documents
+    for aggregate in (
+        Order,
+        Payment,
+        Shipment,
+        ReturnRequest,
+        Inquiry,
+    ):  # events go through the outbox, not documents
         converter.register_unstructure_hook(
             aggregate,
             make_dict_unstructure_fn(aggregate, converter, pending_events=override(omit=True)),

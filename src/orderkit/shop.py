@@ -14,8 +14,10 @@ from orderkit.adapters.system import RandomIds, SystemClock
 from orderkit.domain.carrier import CarrierChoice
 from orderkit.domain.events import (
     DomainEvent,
+    InquiryAnswered,
     OrderAcknowledged,
     OrderCancelled,
+    OrderDelivered,
     OrderLinesCancelled,
     OrderShipped,
     PaymentAuthorized,
@@ -28,10 +30,17 @@ from orderkit.errors import CarrierError, UnsupportedStore
 from orderkit.ports import Carrier, Clock, IdSource, Notifier, PaymentGateway, Store
 from orderkit.service.dispatch import Dispatcher
 from orderkit.service.fulfilment import FulfilmentService
+from orderkit.service.inquiries import InquiryService
 from orderkit.service.inventory import InventoryService
-from orderkit.service.notifications import ConfirmationSender, ShipmentNotices
+from orderkit.service.notifications import (
+    ConfirmationSender,
+    InquiryNotices,
+    ReturnNotices,
+    ShipmentNotices,
+)
 from orderkit.service.orders import OrderService
 from orderkit.service.payments import PaymentService
+from orderkit.service.returns import ReturnService
 from orderkit.service.settings import ShopSettings
 from orderkit.service.shipping import ShippingService
 
@@ -126,6 +135,7 @@ class Shop:
             dispatcher=self.events,
             payments=self.payments,
             before_cancel=lambda order_id: self.shipping.stop_labelled(order_id),
+            outbox=store.outbox,
         )
         self.inventory = InventoryService(store, clock=self.clock)
         self.fulfilment = FulfilmentService(
@@ -141,6 +151,26 @@ class Shop:
             payments=self.payments,
             choice=carrier_choice,
         )
+        self.returns = ReturnService(
+            store,
+            clock=self.clock,
+            ids=self.ids,
+            settings=self.settings,
+            dispatcher=self.events,
+            payments=self.payments,
+            place_exchange=lambda command, return_id: self.orders.place(
+                command, exchange_for=return_id
+            ),
+            acknowledge=lambda order_id: self.orders.acknowledge(order_id),
+        )
+        self.inquiries = InquiryService(
+            store,
+            outbox=store.outbox,
+            clock=self.clock,
+            ids=self.ids,
+            settings=self.settings,
+            dispatcher=self.events,
+        )
         self.events.subscribe(
             OrderAcknowledged,
             ConfirmationSender(store, self.notifier, self.settings.shop_name),
@@ -150,6 +180,17 @@ class Shop:
         for notice in ShipmentNotices.events:
             self.events.subscribe(notice, notices, name=f"orderkit.notify.{notice.__name__}")
         self.events.subscribe(ShipmentCancelled, self._void_label, name="orderkit.void_label")
+        return_notices = ReturnNotices(store, self.notifier, self.settings.shop_name)
+        for kind in ReturnNotices.events:
+            self.events.subscribe(kind, return_notices, name=f"orderkit.notify.{kind.__name__}")
+        self.events.subscribe(
+            InquiryAnswered,
+            InquiryNotices(store, self.notifier, self.settings.shop_name),
+            name="orderkit.notify.InquiryAnswered",
+        )
+        self.events.subscribe(
+            OrderDelivered, self.returns.close_exchanged, name="orderkit.close_exchanged"
+        )
         if gateway is not None:
             payments, on = self.payments, self.events.subscribe
             on(

@@ -11,7 +11,7 @@ import itertools
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from typing import TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import attrs
 from attrs import define
@@ -19,31 +19,40 @@ from attrs import define
 from orderkit.adapters.memory_stock import MemoryStock, MemoryStockRepository
 from orderkit.adapters.repository import (
     Aggregate,
+    StagedInquiries,
     StagedOrders,
     StagedPayments,
+    StagedReturns,
     StagedShipments,
     StagedUnitOfWork,
     check_page,
 )
 from orderkit.domain.events import DomainEvent, aggregate_of
+from orderkit.domain.inquiries import Inquiry
 from orderkit.domain.order import Order
 from orderkit.domain.payment import Payment
+from orderkit.domain.returns import ReturnRequest
 from orderkit.domain.shipment import Shipment
 from orderkit.errors import (
     ConcurrencyError,
     DuplicateKey,
+    InquiryNotFound,
     InvalidField,
+    NotFound,
     OrderNotFound,
     PaymentNotFound,
+    ReturnNotFound,
     ShipmentNotFound,
 )
 from orderkit.ports import DeadLetter, Notification, OutboxRecord
 
 __all__ = [
     "ManualClock",
+    "MemoryInquiryRepository",
     "MemoryNotifier",
     "MemoryOrderRepository",
     "MemoryPaymentRepository",
+    "MemoryReturnRepository",
     "MemoryShipmentRepository",
     "MemoryStore",
     "MemoryUnitOfWork",
@@ -53,9 +62,10 @@ __all__ = [
 
 _FIELDS = {
     cls: tuple(a.name for a in attrs.fields(cls) if a.name != "pending_events")
-    for cls in (Order, Payment, Shipment)
+    for cls in (Order, Payment, Shipment, ReturnRequest, Inquiry)
 }
-T = TypeVar("T", Order, Payment, Shipment)
+T = TypeVar("T", Order, Payment, Shipment, ReturnRequest, Inquiry)
+D = TypeVar("D", ReturnRequest, Inquiry)
 
 
 def _private_copy(aggregate: T) -> T:
@@ -84,6 +94,8 @@ class MemoryStore:
         self.authorizations: dict[str, str] = {}
         self.shipments: dict[str, Shipment] = {}
         self.tracking_numbers: dict[str, str] = {}
+        self.returns: dict[str, ReturnRequest] = {}
+        self.inquiries: dict[str, Inquiry] = {}
 
     def __call__(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
@@ -204,6 +216,63 @@ class MemoryShipmentRepository(StagedShipments):
         return [_private_copy(shipment) for shipment in found[offset : offset + limit]]
 
 
+class _MemoryDocuments(Generic[D]):
+    """Reads of one kind of order document (returns, inquiries) from a :class:`MemoryStore`."""
+
+    _table: ClassVar[str]
+    _missing: ClassVar[type[NotFound]]
+    _store: MemoryStore
+
+    def _committed(self) -> dict[str, D]:
+        table: dict[str, D] = getattr(self._store, self._table)
+        return table
+
+    def get(self, aggregate_id: str) -> D:
+        """A private copy of the committed document; raises its NotFound error if absent."""
+        with self._store.lock:
+            stored = self._committed().get(aggregate_id)
+        if stored is None:
+            raise self._missing(f"no {self._table[:-1]} with id {aggregate_id!r}")
+        return _private_copy(stored)
+
+    def for_order(self, order_id: str) -> Sequence[D]:
+        """Private copies of the order's committed documents, oldest first."""
+        with self._store.lock:
+            found = [d for d in self._committed().values() if d.order_id == order_id]
+        found.sort(key=lambda document: (document.created_at, document.id))
+        return [_private_copy(document) for document in found]
+
+    def list(self, *, state: str | None = None, limit: int = 50, offset: int = 0) -> Sequence[D]:
+        """Private copies of committed documents in ``state``, oldest first, paged."""
+        check_page(limit, offset)
+        with self._store.lock:
+            found = [d for d in self._committed().values() if state is None or d.state == state]
+        found.sort(key=lambda document: (document.created_at, document.id))
+        return [_private_copy(document) for document in found[offset : offset + limit]]
+
+
+class MemoryReturnRepository(_MemoryDocuments[ReturnRequest], StagedReturns):
+    """The return repository of one :class:`MemoryUnitOfWork`."""
+
+    _table = "returns"
+    _missing = ReturnNotFound
+
+    def __init__(self, store: MemoryStore) -> None:
+        super().__init__()
+        self._store = store
+
+
+class MemoryInquiryRepository(_MemoryDocuments[Inquiry], StagedInquiries):
+    """The inquiry repository of one :class:`MemoryUnitOfWork`."""
+
+    _table = "inquiries"
+    _missing = InquiryNotFound
+
+    def __init__(self, store: MemoryStore) -> None:
+        super().__init__()
+        self._store = store
+
+
 class MemoryUnitOfWork(
     StagedUnitOfWork[
         MemoryOrderRepository,
@@ -220,6 +289,8 @@ class MemoryUnitOfWork(
         self.stock = MemoryStockRepository(store.stock)
         self.payments = MemoryPaymentRepository(store)
         self.shipments = MemoryShipmentRepository(store)
+        self.returns: MemoryReturnRepository = MemoryReturnRepository(store)
+        self.inquiries: MemoryInquiryRepository = MemoryInquiryRepository(store)
 
     def commit(self) -> list[DomainEvent]:
         """Check and apply every staged order and payment under the store lock; return
@@ -264,28 +335,37 @@ class MemoryUnitOfWork(
                 store.shipments[shipment.id] = _private_copy(shipment)
                 if shipment.tracking_number is not None:
                     store.tracking_numbers[shipment.tracking_number] = shipment.id
+            for request, _ in self.returns.staged.values():
+                request.version += 1
+                store.returns[request.id] = _private_copy(request)
+            for inquiry, _ in self.inquiries.staged.values():
+                inquiry.version += 1
+                store.inquiries[inquiry.id] = _private_copy(inquiry)
             store.outbox.append(events)
         self.committed(staged)
         return events
 
     def _check_version(self, aggregate: Aggregate, is_new: bool) -> None:
-        table: dict[str, Order] | dict[str, Payment] | dict[str, Shipment]
-        if isinstance(aggregate, Order):
-            table, kind = self._store.orders, "order"
-        elif isinstance(aggregate, Shipment):
-            table, kind = self._store.shipments, "shipment"
-        else:
-            table, kind = self._store.payments, "payment"
+        store = self._store
+        tables: dict[type, tuple[dict[str, Any], str, type[NotFound]]] = {
+            Order: (store.orders, "order", OrderNotFound),
+            Payment: (store.payments, "payment", PaymentNotFound),
+            Shipment: (store.shipments, "shipment", ShipmentNotFound),
+            ReturnRequest: (store.returns, "return", ReturnNotFound),
+            Inquiry: (store.inquiries, "inquiry", InquiryNotFound),
+        }
+        table, kind, missing = tables[type(aggregate)]
         current = table.get(aggregate.id)
         if is_new:
             if current is not None:
                 raise DuplicateKey(f"a {kind} with id {aggregate.id!r} already exists")
             return
         if current is None:
-            if kind == "order":
-                raise OrderNotFound(aggregate.id)
-            missing = ShipmentNotFound if kind == "shipment" else PaymentNotFound
-            raise missing(f"no {kind} with id {aggregate.id!r}")
+            raise (
+                OrderNotFound(aggregate.id)
+                if kind == "order"
+                else missing(f"no {kind} with id {aggregate.id!r}")
+            )
         if current.version != aggregate.version:
             raise ConcurrencyError(
                 f"{kind} {aggregate.id} was changed by someone else "
@@ -411,6 +491,15 @@ class MemoryOutbox:
         """How many appended events are not yet finished."""
         with self._lock:
             return len(self._pending)
+
+    def history(self, aggregate_id: str) -> Sequence[OutboxRecord]:
+        """Every appended event of ``aggregate_id``, finished or not, by seq."""
+        with self._lock:
+            return [
+                OutboxRecord(seq, aggregate_id, event)
+                for seq, event in self._events.items()
+                if aggregate_of(event) == aggregate_id
+            ]
 
 
 class MemoryNotifier:

@@ -7,16 +7,20 @@ from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
 from orderkit.domain.events import DomainEvent
+from orderkit.domain.inquiries import Inquiry
 from orderkit.domain.order import Order
 from orderkit.domain.payment import Payment
+from orderkit.domain.returns import ReturnRequest
 from orderkit.domain.shipment import Shipment
 from orderkit.domain.stock_changes import StockChange
 from orderkit.errors import InvalidField
 
 __all__ = [
     "Staged",
+    "StagedInquiries",
     "StagedOrders",
     "StagedPayments",
+    "StagedReturns",
     "StagedShipments",
     "StagedStock",
     "StagedUnitOfWork",
@@ -86,6 +90,14 @@ class StagedShipments(Staged[Shipment]):
     """The staged shipments of a unit of work."""
 
 
+class StagedReturns(Staged[ReturnRequest]):
+    """The staged return requests of a unit of work."""
+
+
+class StagedInquiries(Staged[Inquiry]):
+    """The staged customer inquiries of a unit of work."""
+
+
 class StagedStock:
     """Holds a unit of work's stock changes until it commits, in the order staged."""
 
@@ -105,6 +117,12 @@ class StagedUnitOfWork(Generic[R, S, P, H]):
     stock: S
     payments: P
     shipments: H
+    returns: StagedReturns
+    inquiries: StagedInquiries
+
+    def document_repositories(self) -> tuple[Staged[Any], ...]:
+        """The repositories of aggregates (everything but stock)."""
+        return (self.orders, self.shipments, self.payments, self.returns, self.inquiries)
 
     def __enter__(self: U) -> U:
         return self
@@ -120,7 +138,7 @@ class StagedUnitOfWork(Generic[R, S, P, H]):
     def staged_aggregates(self) -> list[tuple[Aggregate, bool]]:
         """Every staged (aggregate, is_new), in the order they were first staged."""
         ranked: list[tuple[int, tuple[Aggregate, bool]]] = []
-        for repository in (self.orders, self.shipments, self.payments):
+        for repository in self.document_repositories():
             for aggregate_id, entry in repository.staged.items():
                 ranked.append((repository.first[aggregate_id], entry))
         ranked.sort(key=lambda pair: pair[0])
@@ -128,7 +146,7 @@ class StagedUnitOfWork(Generic[R, S, P, H]):
 
     def rollback(self) -> None:
         """Discard every staged change."""
-        for repository in (self.orders, self.payments, self.shipments):
+        for repository in self.document_repositories():
             repository.staged.clear()
             repository.first.clear()
         self.stock.staged.clear()

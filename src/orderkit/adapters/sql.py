@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from attrs import frozen
+
 SCHEMA_TABLE = "orderkit_schema"
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -122,6 +124,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX shipments_by_order ON shipments (order_id, created_at, id)",
         "CREATE INDEX shipments_by_state ON shipments (state, created_at, id)",
     ),
+    # 5: return requests and customer inquiries, one JSON document each, by order or state
+    tuple(
+        statement
+        for table in ("returns", "inquiries")
+        for statement in (
+            f"""CREATE TABLE {table} (
+            id TEXT PRIMARY KEY,
+            version INTEGER NOT NULL,
+            order_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            document TEXT NOT NULL
+        )""",
+            f"CREATE INDEX {table}_by_order ON {table} (order_id, created_at, id)",
+            f"CREATE INDEX {table}_by_state ON {table} (state, created_at, id)",
+        )
+    ),
 )
 """Ordered migrations; migration ``n`` (1-based) brings the schema to version ``n``."""
 
@@ -181,6 +200,41 @@ LIST_SHIPMENTS = """
 SELECT version, document FROM shipments WHERE (:state IS NULL OR state = :state)
 ORDER BY created_at, id LIMIT :limit OFFSET :offset
 """
+
+
+@frozen
+class DocumentStatements:
+    """The statements of a plain document table (returns, inquiries): rows of id, version,
+    order id, state, creation time and the JSON document."""
+
+    insert: str
+    update: str
+    select: str
+    exists: str
+    of_order: str
+    list: str
+
+
+def document_statements(table: str) -> DocumentStatements:
+    """The statements of document table ``table`` (a name orderkit chose, never input)."""
+    return DocumentStatements(
+        insert=f"""INSERT INTO {table} (id, version, order_id, state, created_at, document)
+VALUES (:id, :version, :order_id, :state, :created_at, :document)""",
+        update=f"""UPDATE {table} SET version = :version, state = :state, document = :document
+WHERE id = :id AND version = :expected""",
+        select=f"SELECT version, document FROM {table} WHERE id = :id",
+        exists=f"SELECT 1 FROM {table} WHERE id = :id",
+        of_order=f"""SELECT version, document FROM {table} WHERE order_id = :order_id
+ORDER BY created_at, id""",
+        list=f"""SELECT version, document FROM {table} WHERE (:state IS NULL OR state = :state)
+ORDER BY created_at, id LIMIT :limit OFFSET :offset""",
+    )
+
+
+RETURNS = document_statements("returns")
+INQUIRIES = document_statements("inquiries")
+
+HISTORY = "SELECT seq, payload FROM outbox WHERE aggregate_id = :aggregate_id ORDER BY seq"
 
 INSERT_EVENT = """
 INSERT INTO outbox (aggregate_id, event_type, payload, created_at, available_at)

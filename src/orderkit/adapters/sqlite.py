@@ -28,32 +28,38 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from attrs import frozen
 
 from orderkit.adapters import sql
 from orderkit.adapters.repository import (
+    StagedInquiries,
     StagedOrders,
     StagedPayments,
+    StagedReturns,
     StagedShipments,
     StagedUnitOfWork,
     check_page,
 )
 from orderkit.adapters.sqlite_stock import SqliteStockRepository, apply_stock_changes
 from orderkit.domain.events import DomainEvent, aggregate_of
+from orderkit.domain.inquiries import Inquiry
 from orderkit.domain.order import Order
 from orderkit.domain.payment import Payment
+from orderkit.domain.returns import ReturnRequest
 from orderkit.domain.shipment import Shipment
 from orderkit.errors import (
     ConcurrencyError,
     CorruptRecord,
     DuplicateKey,
+    InquiryNotFound,
     InvalidSettings,
     NotAnOrderkitDatabase,
     NotFound,
     OrderNotFound,
     PaymentNotFound,
+    ReturnNotFound,
     SchemaTooNew,
     ShipmentNotFound,
     StorageError,
@@ -62,8 +68,10 @@ from orderkit.ports import DeadLetter, OutboxRecord
 from orderkit.serialization import dumps, dumps_event, loads, loads_event
 
 __all__ = [
+    "SqliteInquiryRepository",
     "SqliteOutbox",
     "SqlitePaymentRepository",
+    "SqliteReturnRepository",
     "SqliteShipmentRepository",
     "SqliteStore",
     "SqliteUnitOfWork",
@@ -205,7 +213,8 @@ def _close_all(connections: list[sqlite3.Connection]) -> None:
         connections.pop().close()
 
 
-A = TypeVar("A", Order, Payment, Shipment)
+A = TypeVar("A", Order, Payment, Shipment, ReturnRequest, Inquiry)
+D = TypeVar("D", ReturnRequest, Inquiry)
 
 
 def _load(row: tuple[int, str] | None, what: str, cls: type[A]) -> A | None:
@@ -331,6 +340,65 @@ class SqliteShipmentRepository(StagedShipments):
         return [s for row in rows if (s := _load(row, "in a list", Shipment))]
 
 
+class _SqliteDocuments(Generic[D]):
+    """Reads of one kind of plain order document (returns, inquiries) from SQLite."""
+
+    _statements: ClassVar[sql.DocumentStatements]
+    _class: ClassVar[type[Any]]
+    _missing: ClassVar[type[NotFound]]
+    _sqlite: SqliteStore
+
+    def _read(self, row: tuple[int, str] | None, what: str) -> D | None:
+        loaded: D | None = _load(row, what, self._class)
+        return loaded
+
+    def get(self, aggregate_id: str) -> D:
+        """Read the committed document; raises its NotFound error if absent."""
+        row = self._sqlite.connection().execute(self._statements.select, {"id": aggregate_id})
+        found = self._read(row.fetchone(), aggregate_id)
+        if found is None:
+            kind = self._class.__name__.lower()
+            raise self._missing(f"no {kind} with id {aggregate_id!r}")
+        return found
+
+    def for_order(self, order_id: str) -> Sequence[D]:
+        """The order's committed documents, oldest first."""
+        rows = self._sqlite.connection().execute(self._statements.of_order, {"order_id": order_id})
+        return [d for row in rows if (d := self._read(row, f"of order {order_id}")) is not None]
+
+    def list(self, *, state: str | None = None, limit: int = 50, offset: int = 0) -> Sequence[D]:
+        """Committed documents in ``state``, oldest first, paged in SQL."""
+        check_page(limit, offset)
+        rows = self._sqlite.connection().execute(
+            self._statements.list, {"state": state, "limit": limit, "offset": offset}
+        )
+        return [d for row in rows if (d := self._read(row, "in a list")) is not None]
+
+
+class SqliteReturnRepository(_SqliteDocuments[ReturnRequest], StagedReturns):
+    """Return requests in SQLite; changes are staged and written by the commit."""
+
+    _statements = sql.RETURNS
+    _class = ReturnRequest
+    _missing = ReturnNotFound
+
+    def __init__(self, store: SqliteStore) -> None:
+        super().__init__()
+        self._sqlite = store
+
+
+class SqliteInquiryRepository(_SqliteDocuments[Inquiry], StagedInquiries):
+    """Customer inquiries in SQLite; changes are staged and written by the commit."""
+
+    _statements = sql.INQUIRIES
+    _class = Inquiry
+    _missing = InquiryNotFound
+
+    def __init__(self, store: SqliteStore) -> None:
+        super().__init__()
+        self._sqlite = store
+
+
 class SqliteUnitOfWork(
     StagedUnitOfWork[
         SqliteOrderRepository,
@@ -347,6 +415,8 @@ class SqliteUnitOfWork(
         self.stock = SqliteStockRepository(store)
         self.payments = SqlitePaymentRepository(store)
         self.shipments = SqliteShipmentRepository(store)
+        self.returns: SqliteReturnRepository = SqliteReturnRepository(store)
+        self.inquiries: SqliteInquiryRepository = SqliteInquiryRepository(store)
 
     def commit(self) -> list[DomainEvent]:
         """Write staged stock changes, orders and payments, then their events, in one
@@ -371,6 +441,10 @@ class SqliteUnitOfWork(
                     _write_shipment(conn, shipment, is_new)
                 for payment, is_new in self.payments.staged.values():
                     _write_payment(conn, payment, is_new)
+                for request, is_new in self.returns.staged.values():
+                    _write_document(conn, _RETURNS, request, None, is_new)
+                for inquiry, is_new in self.inquiries.staged.values():
+                    _write_document(conn, _INQUIRIES, inquiry, None, is_new)
                 for event in events:
                     conn.execute(
                         sql.INSERT_EVENT,
@@ -426,7 +500,7 @@ class _Table:
     insert: str
     update: str
     exists: str
-    unique: str  # the column besides the id that must be unique
+    unique: str | None  # the column besides the id that must be unique, if any
     missing: type[NotFound]
 
 
@@ -448,6 +522,19 @@ _SHIPMENTS = _Table(
 )
 
 
+_RETURNS = _Table(
+    "return", sql.RETURNS.insert, sql.RETURNS.update, sql.RETURNS.exists, None, ReturnNotFound
+)
+_INQUIRIES = _Table(
+    "inquiry",
+    sql.INQUIRIES.insert,
+    sql.INQUIRIES.update,
+    sql.INQUIRIES.exists,
+    None,
+    InquiryNotFound,
+)
+
+
 def _write_payment(conn: sqlite3.Connection, payment: Payment, is_new: bool) -> None:
     _write_document(conn, _PAYMENTS, payment, payment.authorization_id, is_new)
 
@@ -459,7 +546,7 @@ def _write_shipment(conn: sqlite3.Connection, shipment: Shipment, is_new: bool) 
 def _write_document(
     conn: sqlite3.Connection,
     table: _Table,
-    aggregate: Payment | Shipment,
+    aggregate: Payment | Shipment | ReturnRequest | Inquiry,
     unique: str | None,
     is_new: bool,
 ) -> None:
@@ -469,9 +556,10 @@ def _write_document(
         "id": aggregate.id,
         "version": aggregate.version,
         "state": aggregate.state,
-        table.unique: unique,
         "document": dumps(aggregate),
     }
+    if table.unique is not None:
+        params[table.unique] = unique
     try:
         if is_new:
             params.update(order_id=aggregate.order_id, created_at=aggregate.created_at.isoformat())
@@ -480,7 +568,8 @@ def _write_document(
         params["expected"] = aggregate.version - 1
         updated = conn.execute(table.update, params).rowcount
     except sqlite3.IntegrityError as error:
-        what = table.unique.replace("_", " ") if table.unique in str(error) else "id"
+        unique_column = table.unique or "id"
+        what = unique_column.replace("_", " ") if unique_column in str(error) else "id"
         raise DuplicateKey(
             f"a {table.kind} with this {what} already exists ({aggregate.id})"
         ) from None
@@ -596,6 +685,13 @@ class SqliteOutbox:
         """How many outbox events are not yet dispatched."""
         row = self._store.connection().execute(sql.COUNT_PENDING).fetchone()
         return int(row[0])
+
+    def history(self, aggregate_id: str) -> Sequence[OutboxRecord]:
+        """Every committed event of ``aggregate_id``, dispatched or not, by seq.
+
+        Raises CorruptRecord if an event cannot be read back."""
+        rows = self._store.connection().execute(sql.HISTORY, {"aggregate_id": aggregate_id})
+        return [OutboxRecord(seq, aggregate_id, _event(payload, seq)) for seq, payload in rows]
 
 
 def _event(payload: str, seq: int) -> DomainEvent:

@@ -196,6 +196,7 @@ class Order:
     cancelled_lines: tuple[str, ...] = field(default=(), converter=tuple)
     idempotency_key: str | None = None
     request_fingerprint: str | None = field(default=None, repr=False)
+    exchange_for: str | None = None
     version: int = 0
     pending_events: list[DomainEvent] = field(factory=list, repr=False)
 
@@ -214,8 +215,10 @@ class Order:
         placed_at: datetime,
         idempotency_key: str | None = None,
         request_fingerprint: str | None = None,
+        exchange_for: str | None = None,
     ) -> Order:
-        """Create a placed order after checking its lines and payment token.
+        """Create a placed order after checking its lines and payment token;
+        ``exchange_for`` is the return an exchange order settles.
 
         Appends :class:`OrderPlaced`. Raises :class:`CardNumberRejected` when the
         token is a card number.
@@ -234,6 +237,7 @@ class Order:
             placed_at=placed_at,
             idempotency_key=idempotency_key,
             request_fingerprint=request_fingerprint,
+            exchange_for=exchange_for,
         )
         order.pending_events.append(
             OrderPlaced(placed_at, order.id, customer.id, order.totals.total)

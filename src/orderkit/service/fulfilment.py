@@ -22,12 +22,12 @@ from orderkit.domain.lifecycle import Lifecycle
 from orderkit.domain.order import Order, OrderState
 from orderkit.domain.shipment import Shipment, ShipmentLine, order_progress
 from orderkit.domain.stock_changes import Allocate, Reserve
-from orderkit.errors import ConcurrencyError, FulfilmentError, InvalidField
+from orderkit.errors import FulfilmentError, InvalidField
 from orderkit.ports import Clock, IdSource, UnitOfWork, UnitOfWorkFactory
 from orderkit.service.dispatch import Dispatcher
 from orderkit.service.inventory import check_cover
 from orderkit.service.settings import ShopSettings
-from orderkit.service.transaction import run_and_dispatch
+from orderkit.service.transaction import CommandRunner
 
 __all__ = [
     "UNTRACKED_LOCATION",
@@ -91,7 +91,7 @@ def follow_shipments(
     uow.orders.save(order)
 
 
-class FulfilmentService:
+class FulfilmentService(CommandRunner):
     """Shipments, pick lists and packing. Reach it as ``shop.fulfilment``."""
 
     def __init__(
@@ -262,14 +262,3 @@ class FulfilmentService:
             return shipment
 
         return self._run(work)
-
-    def _run(self, work: Callable[[UnitOfWork, datetime], T]) -> T:
-        inline = self._settings.dispatch == "inline"
-        return run_and_dispatch(
-            self._uow,
-            self._clock,
-            work,
-            retries=self._settings.concurrency_retries,
-            retry_on=ConcurrencyError,
-            dispatcher=self._dispatcher if inline else None,
-        )

@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import date
 
 from orderkit.domain.events import (
+    InquiryAnswered,
     OrderAcknowledged,
+    ReturnApproved,
+    ReturnEvent,
+    ReturnExchanged,
+    ReturnRefunded,
+    ReturnRejected,
     ShipmentDelivered,
     ShipmentDeliveryFailed,
     ShipmentEvent,
@@ -15,11 +21,21 @@ from orderkit.domain.events import (
     ShipmentReturnedToSender,
 )
 from orderkit.domain.order import Order, OrderState
+from orderkit.domain.returns import ReturnRequest
 from orderkit.domain.shipment import Shipment, expected_delivery
 from orderkit.domain.values import ContactChannel
 from orderkit.ports import Notification, Notifier, UnitOfWorkFactory
 
-__all__ = ["ConfirmationSender", "ShipmentNotices", "order_confirmation", "shipment_notice"]
+__all__ = [
+    "ConfirmationSender",
+    "InquiryNotices",
+    "ReturnNotices",
+    "ShipmentNotices",
+    "customer_message",
+    "order_confirmation",
+    "return_notice",
+    "shipment_notice",
+]
 
 
 def order_confirmation(order: Order, shop_name: str) -> Notification:
@@ -99,8 +115,20 @@ def shipment_notice(
         if isinstance(event, ShipmentDeliveryFailed) and shipment.problem
         else ""
     )
-    parcel = f"your parcel for order {order.id}"
+    if order.exchange_for is not None:
+        parcel = f"your exchange (return {order.exchange_for})"
+        kind = "exchange_shipped" if kind == "shipped" else kind
+    else:
+        parcel = f"your parcel for order {order.id}"
     text = f"{shop_name}: {parcel} {happened}{problem}.{tracking}{link}{when}"
+    return customer_message(order, kind, f"{shop_name}: {parcel} {happened}", text, eta)
+
+
+def customer_message(
+    order: Order, kind: str, subject: str, text: str, promised: date | None = None
+) -> Notification:
+    """A message about ``order`` on the customer's preferred channel: an SMS of ``text``
+    when they prefer SMS and gave a phone number, else an e-mail greeting them by name."""
     customer = order.customer
     if customer.preferred_contact is ContactChannel.SMS and customer.phone:
         channel, recipient = ContactChannel.SMS, customer.phone
@@ -111,9 +139,9 @@ def shipment_notice(
         kind=kind,
         channel=channel,
         recipient=recipient,
-        subject=f"{shop_name}: {parcel} {happened}",
+        subject=subject,
         body=text if channel is ContactChannel.SMS else f"Dear {customer.name},\n\n{text}\n",
-        promised_delivery=eta,
+        promised_delivery=promised,
     )
 
 
@@ -134,3 +162,77 @@ class ShipmentNotices:
             shipment = uow.shipments.get(event.shipment_id)
             eta = expected_delivery(order.promised_delivery, uow.shipments.for_order(order.id))
         self._notifier.send(shipment_notice(order, shipment, event, self._shop_name, eta))
+
+
+def return_notice(
+    order: Order, request: ReturnRequest, event: ReturnEvent, shop_name: str
+) -> Notification | None:
+    """The message a return event sends the customer (None for events they do not hear
+    about): approved with the instructions, rejected with the reason, refund issued
+    with the amount (also for the credit an exchange leaves over)."""
+    about = f"your return {request.id} for order {order.id}"
+    if isinstance(event, ReturnApproved):
+        kind, headline = "return_approved", f"{about} is approved"
+        text = f"{shop_name}: {headline}. {event.instructions}"
+    elif isinstance(event, ReturnRejected):
+        kind, headline = "return_rejected", f"{about} was not accepted"
+        text = f"{shop_name}: {headline}: {event.reason}"
+    elif isinstance(event, ReturnRefunded) and not event.due.is_zero():
+        kind, headline = "refund_issued", f"refund for {about}"
+        how = "to your payment method" if not event.paid.is_zero() else "by separate payment"
+        text = f"{shop_name}: we are refunding {event.due} {how} for {about}."
+        if not event.paid.is_zero() and event.paid != event.due:
+            text += f" {event.paid} goes back to your payment method now; we will settle the rest."
+    elif isinstance(event, ReturnExchanged) and not event.refunded.is_zero():
+        kind, headline = "refund_issued", f"refund for {about}"
+        text = (
+            f"{shop_name}: your exchange order {event.exchange_order_id} is placed; the "
+            f"{event.refunded} your returned items were worth beyond it goes back to your "
+            "payment method."
+        )
+    else:
+        return None
+    return customer_message(order, kind, f"{shop_name}: {headline}", text)
+
+
+class ReturnNotices:
+    """Tells the customer when a return is approved or rejected and when a refund is
+    issued. Subscribe it to each of ``ReturnNotices.events``."""
+
+    events = (ReturnApproved, ReturnRejected, ReturnRefunded, ReturnExchanged)
+
+    def __init__(self, uow: UnitOfWorkFactory, notifier: Notifier, shop_name: str) -> None:
+        self._uow = uow
+        self._notifier = notifier
+        self._shop_name = shop_name
+
+    def __call__(self, event: ReturnEvent) -> None:
+        with self._uow() as uow:
+            order = uow.orders.get(event.order_id)
+            request = uow.returns.get(event.return_id)
+        notice = return_notice(order, request, event, self._shop_name)
+        if notice is not None:
+            self._notifier.send(notice)
+
+
+class InquiryNotices:
+    """Sends the customer the shop's answer to their inquiry (subscribe it to
+    :class:`InquiryAnswered`)."""
+
+    def __init__(self, uow: UnitOfWorkFactory, notifier: Notifier, shop_name: str) -> None:
+        self._uow = uow
+        self._notifier = notifier
+        self._shop_name = shop_name
+
+    def __call__(self, event: InquiryAnswered) -> None:
+        with self._uow() as uow:
+            order = uow.orders.get(event.order_id)
+            inquiry = uow.inquiries.get(event.inquiry_id)
+        # the answer this event is about, even if more messages came after it
+        answers = [
+            m for m in inquiry.messages if m.author == event.author and m.at == event.occurred_at
+        ]
+        answer = answers[-1] if answers else inquiry.last_message
+        subject = f"{self._shop_name}: re: {inquiry.subject}"
+        text = f"{self._shop_name} about order {order.id} ({inquiry.subject}): {answer.text}"
+        self._notifier.send(customer_message(order, "inquiry_answered", subject, text))

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from orderkit.domain.order import Order
 from orderkit.domain.payment import GatewayAuthorization
 from orderkit.domain.stock_changes import KeepReservations, Release
+from orderkit.domain.values import MAX_ID_LENGTH, check_text
 from orderkit.errors import (
     ConcurrencyError,
     CurrencyMismatch,
@@ -17,10 +18,11 @@ from orderkit.errors import (
     InvalidField,
     OutOfStock,
 )
-from orderkit.ports import Clock, IdSource, UnitOfWork, UnitOfWorkFactory
+from orderkit.ports import Clock, IdSource, Outbox, UnitOfWork, UnitOfWorkFactory
 from orderkit.service.commands import PlaceOrder
 from orderkit.service.dispatch import Dispatcher
 from orderkit.service.fulfilment import follow_shipments, shipped_units
+from orderkit.service.history import HistoryEntry, order_history
 from orderkit.service.inventory import reserve_for_order
 from orderkit.service.payments import PaymentService
 from orderkit.service.payments import gateway_key as payment_key
@@ -50,8 +52,10 @@ class OrderService:
         dispatcher: Dispatcher,
         payments: PaymentService | None = None,
         before_cancel: Callable[[str], None] | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self._uow = uow
+        self._outbox = outbox
         self._payments = payments
         self._before_cancel = before_cancel
         self._clock = clock
@@ -60,8 +64,9 @@ class OrderService:
         self._dispatcher = dispatcher
         self._lifecycle = settings.order_lifecycle.build()
 
-    def place(self, command: PlaceOrder) -> Order:
-        """Place an order; with an idempotency key, at most once.
+    def place(self, command: PlaceOrder, *, exchange_for: str | None = None) -> Order:
+        """Place an order; with an idempotency key, at most once. ``exchange_for`` names
+        the return an exchange order settles (``shop.returns.exchange`` sets it).
 
         With a payment gateway, the order total is authorized before the order
         is stored: a declined payment raises
@@ -108,6 +113,7 @@ class OrderService:
                 placed_at=now,
                 idempotency_key=key,
                 request_fingerprint=fingerprint,
+                exchange_for=exchange_for,
             )
             if self._settings.track_stock:
                 reserve_for_order(
@@ -260,6 +266,17 @@ class OrderService:
         """The order with ``order_id``; raises :class:`~orderkit.errors.OrderNotFound`."""
         with self._uow() as uow:
             return uow.orders.get(order_id)
+
+    def history(self, order_id: str) -> tuple[HistoryEntry, ...]:
+        """Everything that happened to the order, its payments, shipments, returns and
+        inquiries, in the order it was committed, each with a readable summary.
+        Raises :class:`~orderkit.errors.OrderNotFound` for an unknown order."""
+        check_text(order_id, field="order_id", limit=MAX_ID_LENGTH)
+        with self._uow() as uow:
+            uow.orders.get(order_id)
+        if self._outbox is None:
+            raise InvalidField("this order service was made without an outbox", field="outbox")
+        return order_history(self._outbox, order_id)
 
     def list(
         self,

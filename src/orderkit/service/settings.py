@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any, Literal
 
 from attrs import Attribute, field, frozen
@@ -67,6 +68,18 @@ def _capture(_instance: object, attribute: Attribute[Any], value: object) -> Non
         )
 
 
+def _window(_instance: object, attribute: Attribute[Any], value: object) -> None:
+    if not isinstance(value, timedelta) or value < timedelta(0):
+        raise InvalidSettings("must be a timedelta >= 0", field=attribute.name, value=value)
+
+
+def _fraction(_instance: object, attribute: Attribute[Any], value: object) -> None:
+    if not isinstance(value, Decimal) or not value.is_finite() or not 0 <= value <= 1:
+        raise InvalidSettings(
+            "must be a Decimal from 0 to 1 (0.1 is ten percent)", field=attribute.name, value=value
+        )
+
+
 def _lifecycle(_instance: object, attribute: Attribute[Any], value: LifecycleDefinition) -> None:
     value.build()  # validate now, not at the first order
 
@@ -101,6 +114,12 @@ class ShopSettings:
     * ``gateway_attempts``: calls per gateway operation when it is unavailable
       (each retry reuses the idempotency key, so nothing happens twice).
     * ``gateway_retry_delay``: the wait before the first retry; it doubles each time.
+    * ``return_window``: how long after delivery a customer may ask to return units
+      (``timedelta(0)``: no returns).
+    * ``restocking_fee``: the fraction of a returned unit's price kept back when it
+      comes back for the customer's own reasons (changed mind, size or fit, other);
+      never for damaged, defective, wrong or not-as-described items.
+    * ``return_instructions``: what an approved return tells the customer to do.
     """
 
     currency: str = field(default="EUR", validator=_currency)
@@ -119,3 +138,9 @@ class ShopSettings:
     )
     gateway_attempts: int = field(default=3, validator=_attempts)
     gateway_retry_delay: timedelta = field(default=timedelta(milliseconds=200), validator=_delay)
+    return_window: timedelta = field(default=timedelta(days=30), validator=_window)
+    restocking_fee: Decimal = field(default=Decimal(0), validator=_fraction)
+    return_instructions: str = field(
+        default="Pack the items with the order number inside and send them to our returns desk.",
+        validator=_name,
+    )

@@ -12,7 +12,7 @@ when all its shipments are. Customers are told by the notification handlers
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -41,7 +41,7 @@ from orderkit.service.fulfilment import follow_shipments
 from orderkit.service.inventory import check_cover
 from orderkit.service.payments import PaymentService, gateway_key
 from orderkit.service.settings import ShopSettings
-from orderkit.service.transaction import run_and_dispatch
+from orderkit.service.transaction import CommandRunner
 
 __all__ = ["ShippingService"]
 
@@ -50,7 +50,7 @@ T = TypeVar("T")
 log = logging.getLogger("orderkit.shipping")
 
 
-class ShippingService:
+class ShippingService(CommandRunner):
     """Carriers, labels, hand-over and tracking. Reach it as ``shop.shipping``."""
 
     def __init__(
@@ -394,18 +394,3 @@ class ShippingService:
                 "this shop has no carriers; open it with Shop.open(..., carriers=[...])"
             )
         return list(self.carriers.values())
-
-    def _run(
-        self,
-        work: Callable[[UnitOfWork, datetime], T],
-        retry_on: type[Exception] | tuple[type[Exception], ...] = ConcurrencyError,
-    ) -> T:
-        inline = self._settings.dispatch == "inline"
-        return run_and_dispatch(
-            self._uow,
-            self._clock,
-            work,
-            retries=self._settings.concurrency_retries,
-            retry_on=retry_on,
-            dispatcher=self._dispatcher if inline else None,
-        )

@@ -5,13 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from orderkit.domain.events import DomainEvent
+from orderkit.errors import ConcurrencyError
 from orderkit.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from orderkit.service.dispatch import Dispatcher
 
-__all__ = ["Retry", "dispatch_after_commit", "run_and_dispatch", "run_command"]
+if TYPE_CHECKING:
+    from orderkit.service.settings import ShopSettings
+
+__all__ = ["CommandRunner", "Retry", "dispatch_after_commit", "run_and_dispatch", "run_command"]
 
 T = TypeVar("T")
 Retry = type[Exception] | tuple[type[Exception], ...] | None
@@ -68,3 +72,26 @@ def run_and_dispatch(
     if events and dispatcher is not None:
         dispatch_after_commit(dispatcher)
     return result
+
+
+class CommandRunner:
+    """What the services share: each command runs as one unit of work, re-run on a lost
+    race, and dispatches its events inline when the shop is set to."""
+
+    _uow: UnitOfWorkFactory
+    _clock: Clock
+    _settings: ShopSettings
+    _dispatcher: Dispatcher
+
+    def _run(
+        self, work: Callable[[UnitOfWork, datetime], T], retry_on: Retry = ConcurrencyError
+    ) -> T:
+        inline = self._settings.dispatch == "inline"
+        return run_and_dispatch(
+            self._uow,
+            self._clock,
+            work,
+            retries=self._settings.concurrency_retries,
+            retry_on=retry_on,
+            dispatcher=self._dispatcher if inline else None,
+        )

@@ -16,6 +16,11 @@ from orderkit.domain.carrier import (
 )
 from orderkit.domain.events import (
     DomainEvent,
+    InquiryAnswered,
+    InquiryCustomerReplied,
+    InquiryEvent,
+    InquiryOpened,
+    InquiryResolved,
     OrderAcknowledged,
     OrderCancelled,
     OrderCompleted,
@@ -34,6 +39,16 @@ from orderkit.domain.events import (
     PaymentFailed,
     PaymentRefunded,
     PaymentVoided,
+    ReturnApproved,
+    ReturnCancelled,
+    ReturnClosed,
+    ReturnEvent,
+    ReturnExchanged,
+    ReturnInspected,
+    ReturnReceived,
+    ReturnRefunded,
+    ReturnRejected,
+    ReturnRequested,
     ShipmentCancelled,
     ShipmentClaimResolved,
     ShipmentCreated,
@@ -48,6 +63,13 @@ from orderkit.domain.events import (
     ShipmentPacked,
     ShipmentPicked,
     ShipmentReturnedToSender,
+)
+from orderkit.domain.inquiries import (
+    INQUIRY_KINDS,
+    INQUIRY_LIFECYCLE,
+    Inquiry,
+    InquiryMessage,
+    InquiryState,
 )
 from orderkit.domain.inventory import (
     Location,
@@ -76,6 +98,15 @@ from orderkit.domain.payment import (
     RefundRecord,
     VoidRecord,
 )
+from orderkit.domain.returns import (
+    RETURN_LIFECYCLE,
+    RETURN_REASONS,
+    SHOP_FAULT_REASONS,
+    Inspection,
+    ReturnLine,
+    ReturnRequest,
+    ReturnState,
+)
 from orderkit.domain.shipment import SHIPMENT_LIFECYCLE, Shipment, ShipmentLine, ShipmentState
 from orderkit.domain.values import (
     Address,
@@ -99,6 +130,7 @@ from orderkit.errors import (
     GatewayUnavailable,
     HoldError,
     IdempotencyConflict,
+    InquiryNotFound,
     InvalidField,
     InvalidInput,
     InvalidMoney,
@@ -120,6 +152,8 @@ from orderkit.errors import (
     PaymentError,
     PaymentNotFound,
     ReservationNotFound,
+    ReturnError,
+    ReturnNotFound,
     SchemaTooNew,
     ShipmentNotFound,
     StorageError,
@@ -146,15 +180,23 @@ from orderkit.ports import (
 )
 from orderkit.service.commands import PlaceOrder
 from orderkit.service.fulfilment import PickListLine
+from orderkit.service.history import HistoryEntry
+from orderkit.service.inquiries import InquiryCase
+from orderkit.service.returns import RefundQuote, Replacement
 from orderkit.service.settings import ShopSettings
 from orderkit.shop import Shop
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "INQUIRY_KINDS",
+    "INQUIRY_LIFECYCLE",
     "ORDER_LIFECYCLE",
     "PAYMENT_LIFECYCLE",
+    "RETURN_LIFECYCLE",
+    "RETURN_REASONS",
     "SHIPMENT_LIFECYCLE",
+    "SHOP_FAULT_REASONS",
     "Address",
     "BusinessCalendar",
     "CaptureRecord",
@@ -183,11 +225,23 @@ __all__ = [
     "GatewayRefund",
     "GatewayUnavailable",
     "GatewayVoid",
+    "HistoryEntry",
     "Hold",
     "HoldError",
     "HoldReason",
     "IdSource",
     "IdempotencyConflict",
+    "Inquiry",
+    "InquiryAnswered",
+    "InquiryCase",
+    "InquiryCustomerReplied",
+    "InquiryEvent",
+    "InquiryMessage",
+    "InquiryNotFound",
+    "InquiryOpened",
+    "InquiryResolved",
+    "InquiryState",
+    "Inspection",
     "InvalidField",
     "InvalidInput",
     "InvalidMoney",
@@ -249,9 +303,26 @@ __all__ = [
     "PlaceOrder",
     "PriorityThenSplit",
     "Rate",
+    "RefundQuote",
     "RefundRecord",
+    "Replacement",
     "Reservation",
     "ReservationNotFound",
+    "ReturnApproved",
+    "ReturnCancelled",
+    "ReturnClosed",
+    "ReturnError",
+    "ReturnEvent",
+    "ReturnExchanged",
+    "ReturnInspected",
+    "ReturnLine",
+    "ReturnNotFound",
+    "ReturnReceived",
+    "ReturnRefunded",
+    "ReturnRejected",
+    "ReturnRequest",
+    "ReturnRequested",
+    "ReturnState",
     "SalesChannel",
     "SchemaTooNew",
     "Shipment",

@@ -121,3 +121,29 @@ def test_demo_money_adds_up() -> None:
     # what was authorized is voided (cancellations) or still held (orders on hold)
     assert euros("money captured") == euros("order value shipped")
     assert euros("money captured") + euros("money voided") <= euros("money authorized")
+
+
+def test_demo_handles_returns_exchanges_and_inquiries_after_delivery() -> None:
+    result = CliRunner().invoke(main, ["demo", "--orders", "300", "--seed", "7"])
+    assert result.exit_code == 0, result.output
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in result.output.splitlines()
+        if line.count("│") >= 3
+    }
+    returns = {k: int(v) for k, v in rows.items() if k.startswith("returns ")}
+    assert sum(returns.values()) > 0
+    # every approved return was told its instructions, every rejected one its reason
+    approved = sum(n for k, n in returns.items() if k not in ("returns rejected",))
+    assert int(rows["notifications: return_approved"]) == approved
+    assert int(rows["notifications: return_rejected"]) == returns.get("returns rejected", 0)
+    assert int(rows["exchanges placed"]) >= 1
+    assert int(rows["notifications: exchange_shipped"]) == int(rows["exchanges placed"])
+    restocked, written_off = (
+        int(x) for x in rows["returned units restocked / written off"].split("/")
+    )
+    assert restocked + written_off > 0
+    assert rows["return refunds due"] == rows["return refunds paid out"]
+    assert int(rows["inquiries resolved"]) + int(rows.get("inquiries answered", "0")) > 0
+    assert int(rows["notifications: inquiry_answered"]) > 0
+    assert rows["dead letters"] == "0"

@@ -18,10 +18,13 @@ from decimal import Decimal
 from orderkit.adapters.memory import ManualClock, MemoryNotifier
 from orderkit.adapters.memory_carrier import MemoryCarrier
 from orderkit.adapters.memory_gateway import MemoryGateway
+from orderkit.cli_post_delivery import Aftercare, after_delivery
 from orderkit.domain.carrier import Parcel
+from orderkit.domain.inquiries import INQUIRY_LIFECYCLE
 from orderkit.domain.inventory import Location
 from orderkit.domain.order import ORDER_LIFECYCLE, OrderState
 from orderkit.domain.payment import PAYMENT_LIFECYCLE, PaymentStatus
+from orderkit.domain.returns import RETURN_LIFECYCLE
 from orderkit.domain.shipment import SHIPMENT_LIFECYCLE, Shipment
 from orderkit.domain.values import Address, ContactChannel, Customer, LineItem, SalesChannel
 from orderkit.errors import (
@@ -127,8 +130,9 @@ def main() -> None:
 )
 def demo(count: int, seed: int, store: str | None) -> None:
     """Simulate a shop day: place orders (authorizing payment), acknowledge, hold and cancel
-    some, pick, pack, label and ship the rest (capturing each parcel's share), then track
-    them to the door over the next days, and summarise."""
+    some, pick, pack, label and ship the rest (capturing each parcel's share), track them
+    to the door over the next days, then handle the week after delivery (returns,
+    refunds, exchanges, customer questions), and summarise."""
     console = Console()
     with tempfile.TemporaryDirectory(prefix="orderkit-demo-") as folder:
         url = store or f"sqlite:///{folder}/shop.db"
@@ -149,6 +153,7 @@ def _simulate_day(console: Console, url: str, count: int, seed: int) -> None:
         shop_name="orderkit demo shop",
         capture="on_shipment",
         gateway_retry_delay=timedelta(milliseconds=1),
+        restocking_fee=Decimal("0.10"),
     )
     # Gateway and carrier ids must be unique across runs on one kept store, like real ones.
     gateway = MemoryGateway(seed=int(run, 16), clock=clock)
@@ -194,8 +199,13 @@ def _simulate_day(console: Console, url: str, count: int, seed: int) -> None:
             for order_id in held[::2]:
                 shop.orders.release(order_id, "manual_review")
             _ship_and_deliver(shop, clock, rng, progress, placed)
+            task = progress.add_task("Returns, exchanges and questions", total=len(placed))
+            aftercare = after_delivery(
+                shop, clock, rng, placed, _send, lambda: progress.advance(task)
+            )
+            progress.update(task, completed=len(placed))
         elapsed = time.perf_counter() - started
-        _summary(console, shop, notifier, placed, refused, declined, elapsed)
+        _summary(console, shop, notifier, placed, refused, declined, elapsed, aftercare)
 
 
 def _ship_and_deliver(
@@ -261,6 +271,7 @@ def _summary(
     refused: int,
     declined: Counter[str],
     elapsed: float,
+    aftercare: Aftercare,
 ) -> None:
     states: Counter[str] = Counter()
     paid: Counter[str] = Counter()
@@ -288,7 +299,7 @@ def _summary(
             paid[payment.status.value] += 1
             for what in money:
                 money[what] += getattr(payment, what)
-    table = Table(title="orderkit demo: one shop day, and its parcels to the door")
+    table = Table(title="orderkit demo: one shop day, its parcels to the door, and the week after")
     table.add_column("what")
     table.add_column("figure", justify="right")
     table.add_row("orders placed", f"{len(placed):,}")
@@ -310,6 +321,20 @@ def _summary(
     for state in SHIPMENT_LIFECYCLE.states:
         if parcels[state]:
             table.add_row(f"shipments {state}", f"{parcels[state]:,}")
+    for state in RETURN_LIFECYCLE.states:
+        if aftercare.returns[state]:
+            table.add_row(f"returns {state}", f"{aftercare.returns[state]:,}")
+    table.add_row(
+        "returned units restocked / written off",
+        f"{aftercare.restocked:,} / {aftercare.written_off:,}",
+    )
+    table.add_row("exchanges placed", f"{aftercare.exchanges:,}")
+    table.add_row("exchanges out of stock (refunded)", f"{aftercare.exchanges_out_of_stock:,}")
+    for what, owed in (("due", aftercare.due), ("paid out", aftercare.paid)):
+        table.add_row(f"return refunds {what}", f"{owed.amount:,} {owed.currency}")
+    for state in INQUIRY_LIFECYCLE.states:
+        if aftercare.inquiries[state]:
+            table.add_row(f"inquiries {state}", f"{aftercare.inquiries[state]:,}")
     channels = Counter(n.channel.value for n in notifier.sent if n.kind == "order_confirmation")
     for channel, sent in sorted(channels.items()):
         table.add_row(f"confirmations by {channel}", f"{sent:,}")
@@ -340,6 +365,8 @@ LIFECYCLES = {
     "order": ORDER_LIFECYCLE,
     "payment": PAYMENT_LIFECYCLE,
     "shipment": SHIPMENT_LIFECYCLE,
+    "return": RETURN_LIFECYCLE,
+    "inquiry": INQUIRY_LIFECYCLE,
 }
 
 
@@ -349,8 +376,8 @@ LIFECYCLES = {
     "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True
 )
 def diagram(aggregate: str, fmt: str) -> None:
-    """Print the order (default), payment or shipment lifecycle as a mermaid or Graphviz
-    diagram."""
+    """Print the order (default), payment, shipment, return or inquiry lifecycle as a
+    mermaid or Graphviz diagram."""
     lifecycle = LIFECYCLES[aggregate].build()
     sys.stdout.write(lifecycle.to_mermaid() if fmt == "mermaid" else lifecycle.to_dot())
 

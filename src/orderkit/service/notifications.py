@@ -178,13 +178,13 @@ def return_notice(
         kind, headline = "return_rejected", f"{about} was not accepted"
         text = f"{shop_name}: {headline}: {event.reason}"
     elif isinstance(event, ReturnRefunded) and not event.due.is_zero():
-        kind, headline = "refund_issued", f"refund for {about}"
+        kind, headline = "refund_issued", f"{event.due} refunded for {about}"
         how = "to your payment method" if not event.paid.is_zero() else "by separate payment"
         text = f"{shop_name}: we are refunding {event.due} {how} for {about}."
         if not event.paid.is_zero() and event.paid != event.due:
             text += f" {event.paid} goes back to your payment method now; we will settle the rest."
     elif isinstance(event, ReturnExchanged) and not event.refunded.is_zero():
-        kind, headline = "refund_issued", f"refund for {about}"
+        kind, headline = "refund_issued", f"{event.refunded} refunded for {about}"
         text = (
             f"{shop_name}: your exchange order {event.exchange_order_id} is placed; the "
             f"{event.refunded} your returned items were worth beyond it goes back to your "

@@ -182,6 +182,7 @@ from orderkit.service.commands import PlaceOrder
 from orderkit.service.fulfilment import PickListLine
 from orderkit.service.history import HistoryEntry
 from orderkit.service.inquiries import InquiryCase
+from orderkit.service.lines import LineProgress
 from orderkit.service.returns import RefundQuote, Replacement
 from orderkit.service.settings import ShopSettings
 from orderkit.shop import Shop
@@ -255,6 +256,7 @@ __all__ = [
     "LifecycleDefinition",
     "LifecycleDefinitionError",
     "LineItem",
+    "LineProgress",
     "Location",
     "MissingExtra",
     "MissingField",

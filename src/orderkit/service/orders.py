@@ -24,6 +24,7 @@ from orderkit.service.dispatch import Dispatcher
 from orderkit.service.fulfilment import follow_shipments, shipped_units
 from orderkit.service.history import HistoryEntry, order_history
 from orderkit.service.inventory import reserve_for_order
+from orderkit.service.lines import LineProgress, line_progress
 from orderkit.service.payments import PaymentService
 from orderkit.service.payments import gateway_key as payment_key
 from orderkit.service.settings import ShopSettings
@@ -266,6 +267,16 @@ class OrderService:
         """The order with ``order_id``; raises :class:`~orderkit.errors.OrderNotFound`."""
         with self._uow() as uow:
             return uow.orders.get(order_id)
+
+    def lines(self, order_id: str) -> tuple[LineProgress, ...]:
+        """Where each line stands: ordered, cancelled, allocated, shipped, delivered,
+        being returned and returned units (derived from the shipments and returns)."""
+        check_text(order_id, field="order_id", limit=MAX_ID_LENGTH)
+        with self._uow() as uow:
+            order = uow.orders.get(order_id)
+            shipments = uow.shipments.for_order(order_id)
+            returns = uow.returns.for_order(order_id)
+        return line_progress(order, shipments, returns)
 
     def history(self, order_id: str) -> tuple[HistoryEntry, ...]:
         """Everything that happened to the order, its payments, shipments, returns and

@@ -18,6 +18,7 @@ from orderkit.domain.values import MAX_ID_LENGTH, check_text
 from orderkit.ports import Clock, IdSource, Outbox, UnitOfWork, UnitOfWorkFactory
 from orderkit.service.dispatch import Dispatcher
 from orderkit.service.history import HistoryEntry, order_history
+from orderkit.service.lines import LineProgress, line_progress
 from orderkit.service.settings import ShopSettings
 from orderkit.service.transaction import CommandRunner
 
@@ -29,7 +30,8 @@ T = TypeVar("T")
 @frozen
 class InquiryCase:
     """Everything an agent needs to answer an inquiry: the inquiry with its messages,
-    the order, its shipments, payments and returns, and its whole history."""
+    the order, its shipments, payments and returns, where each line stands, and the
+    order's whole history."""
 
     inquiry: Inquiry
     order: Order
@@ -37,6 +39,7 @@ class InquiryCase:
     payments: tuple[Payment, ...]
     returns: tuple[ReturnRequest, ...]
     history: tuple[HistoryEntry, ...]
+    lines: tuple[LineProgress, ...]
 
 
 class InquiryService(CommandRunner):
@@ -117,14 +120,17 @@ class InquiryService(CommandRunner):
         check_text(inquiry_id, field="inquiry_id", limit=MAX_ID_LENGTH)
         with self._uow() as uow:
             inquiry = uow.inquiries.get(inquiry_id)
-            order_id = inquiry.order_id
+            order = uow.orders.get(inquiry.order_id)
+            shipments = tuple(uow.shipments.for_order(order.id))
+            returns = tuple(uow.returns.for_order(order.id))
             return InquiryCase(
                 inquiry,
-                uow.orders.get(order_id),
-                tuple(uow.shipments.for_order(order_id)),
-                tuple(uow.payments.for_order(order_id)),
-                tuple(uow.returns.for_order(order_id)),
-                order_history(self._outbox, order_id),
+                order,
+                shipments,
+                tuple(uow.payments.for_order(order.id)),
+                returns,
+                order_history(self._outbox, order.id),
+                line_progress(order, shipments, returns),
             )
 
     def _change(self, inquiry_id: str, change: Callable[[Inquiry, datetime], None]) -> Inquiry:

@@ -61,7 +61,9 @@ from orderkit.errors import (
 from orderkit.money import Money
 from orderkit.ports import DeadLetter, Store
 from orderkit.serialization import dumps
+from orderkit.testing.inquiry_store import InquiryStoreContract, OrderHistoryContract
 from orderkit.testing.payment_store import PaymentStoreContract
+from orderkit.testing.return_store import ReturnStoreContract
 from orderkit.testing.shipment_store import ShipmentStoreContract
 
 __all__ = ["STOCK_SKUS", "StoreContract", "assert_ledger_matches_on_hand", "make_order"]
@@ -182,7 +184,13 @@ def assert_ledger_matches_on_hand(store: Store) -> None:
             assert level.on_hand >= 0, (sku, location)
 
 
-class StoreContract(PaymentStoreContract, ShipmentStoreContract):
+class StoreContract(
+    PaymentStoreContract,
+    ShipmentStoreContract,
+    ReturnStoreContract,
+    InquiryStoreContract,
+    OrderHistoryContract,
+):
     """The contract of a :class:`~orderkit.ports.Store`; subclass and implement ``make_store``."""
 
     def make_store(self, tmp_path: Path) -> Store:

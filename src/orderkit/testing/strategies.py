@@ -13,15 +13,20 @@ Needs ``hypothesis`` (the ``test`` extra).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 
 from orderkit._currencies import MINOR_UNITS
 from orderkit.domain.order import Order
+from orderkit.domain.returns import RETURN_REASONS, Inspection, ReturnLine
 from orderkit.domain.values import (
+    MAX_NOTE_LENGTH,
     MAX_QUANTITY,
+    MAX_TEXT_LENGTH,
     Address,
     ContactChannel,
     Customer,
@@ -36,10 +41,13 @@ __all__ = [
     "addresses",
     "currencies",
     "customers",
+    "inquiry_texts",
+    "inspections",
     "line_items",
     "money",
     "orders",
     "place_order_commands",
+    "return_lines",
 ]
 
 _ID = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=16)
@@ -157,3 +165,86 @@ def orders(draw: st.DrawFn, currency: str | None = None) -> Order:
 def decimal_rates() -> st.SearchStrategy[Decimal]:
     """Finite Decimal rates between 0 and 10 with up to 6 decimals (tax or FX rates)."""
     return st.decimals(min_value=0, max_value=10, places=6, allow_nan=False, allow_infinity=False)
+
+
+def return_lines(
+    order: Order, returnable: Mapping[str, int] | None = None
+) -> st.SearchStrategy[list[ReturnLine]]:
+    """Valid lines of one return of ``order``: at least one, each order line at most once,
+    each asking for 1 up to ``returnable[line_id]`` units, with a reason from
+    :data:`~orderkit.domain.returns.RETURN_REASONS` and an optional note.
+
+    ``returnable`` maps line ids to the units that can still be returned (what
+    :meth:`ReturnService.returnable` tells); lines missing from it, or at zero, are never
+    drawn. ``None`` means every unit of every line not cancelled. Raises
+    :class:`~hypothesis.errors.InvalidArgument` when nothing can be returned or
+    ``returnable`` names a line the order does not have."""
+    if returnable is None:
+        left = {
+            line.line_id: line.quantity
+            for line in order.lines
+            if line.line_id not in order.cancelled_lines
+        }
+    else:
+        known = {line.line_id for line in order.lines}
+        unknown = sorted(set(returnable) - known)
+        if unknown:
+            raise InvalidArgument(f"order {order.id} has no line {unknown[0]!r}")
+        left = {line_id: count for line_id, count in returnable.items() if count > 0}
+    if not left:
+        raise InvalidArgument(f"order {order.id} has nothing left to return")
+    return st.lists(
+        st.sampled_from(sorted(left)), min_size=1, max_size=len(left), unique=True
+    ).flatmap(
+        lambda line_ids: st.tuples(
+            *(
+                st.builds(
+                    ReturnLine,
+                    st.just(line_id),
+                    st.integers(min_value=1, max_value=left[line_id]),
+                    st.sampled_from(RETURN_REASONS),
+                    st.just("") | _NAME,
+                )
+                for line_id in line_ids
+            )
+        ).map(list)
+    )
+
+
+def inspections(received: Mapping[str, int]) -> st.SearchStrategy[list[Inspection]]:
+    """Valid inspection results for the ``received`` units (line id -> units, as
+    :meth:`ReturnRequest.received_units` gives): one :class:`Inspection` per line that
+    received units, restocked plus written off coming to those units, in any order.
+    Lines at zero get none. Raises :class:`~hypothesis.errors.InvalidArgument` for a
+    negative count."""
+    negative = sorted(line_id for line_id, count in received.items() if count < 0)
+    if negative:
+        raise InvalidArgument(f"line {negative[0]!r} received a negative number of units")
+    lines = sorted((line_id, count) for line_id, count in received.items() if count > 0)
+    return st.tuples(*(_inspection(line_id, count) for line_id, count in lines)).flatmap(
+        st.permutations
+    )
+
+
+def _inspection(line_id: str, count: int) -> st.SearchStrategy[Inspection]:
+    return st.integers(min_value=0, max_value=count).map(
+        lambda restock: Inspection(line_id, restock, count - restock)
+    )
+
+
+def inquiry_texts(
+    max_size: int = MAX_TEXT_LENGTH, *, multiline: bool = False
+) -> st.SearchStrategy[str]:
+    """Text an inquiry accepts: a subject (the default ``max_size``) or, with
+    ``max_size=MAX_NOTE_LENGTH``, a message or answer. Never blank, never holding
+    something that passes for a card number; with ``multiline``, line breaks too."""
+    if not 1 <= max_size <= MAX_NOTE_LENGTH:
+        raise InvalidArgument(f"max_size must be from 1 to {MAX_NOTE_LENGTH}, not {max_size}")
+    characters = st.characters(
+        codec="utf-8",
+        exclude_categories=("Cs", "Cc"),
+        include_characters="\n" if multiline else None,
+    )
+    return st.text(alphabet=characters, min_size=1, max_size=max_size).filter(
+        lambda text: bool(text.strip()) and not contains_card_number(text)
+    )

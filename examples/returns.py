@@ -64,8 +64,8 @@ shop.returns.receive(back.id)  # the parcel arrived with everything asked for
 shop.returns.inspect(back.id, [ok.Inspection("L1", restock=1), ok.Inspection("L2", 0, write_off=1)])
 quote = shop.returns.quote_refund(back.id, refund_shipping=True)
 print(f"refund: {quote.items} items - {quote.restocking_fee} fee + {quote.shipping} = {quote.due}")
-back = shop.returns.refund(back.id, refund_shipping=True)  # through the payment gateway
-shop.returns.close(back.id)
+back = shop.returns.refund(back.id, refund_shipping=True)  # through the gateway; closes it
+
 mugs = shop.inventory.levels("MUG-01")[0].on_hand
 print(f"due {back.amount_due}, paid out {back.amount_refunded}; mugs on hand: {mugs}")
 

@@ -175,7 +175,7 @@ def test_two_processes_refunding_one_return_pay_it_back_once(refund_race: dict[s
     assert sum(r["conflicts"] for r in results) >= 1
     outcomes = [r["outcome"] for r in results]
     assert "ok" in outcomes, results
-    assert set(outcomes) <= {"ok", "InvalidTransition"}, results  # see the xfail below
+    assert set(outcomes) == {"ok"}, results  # the loser gets the settled return too
     # both called the gateway, with one key: one refund, of the amount due
     calls = refund_race["calls"]
     assert len(calls) == 2
@@ -188,7 +188,7 @@ def test_two_processes_refunding_one_return_pay_it_back_once(refund_race: dict[s
     assert payment.refunded == quote.due
     settled = refund_race["settled"]
     assert (settled.state, settled.amount_due, settled.amount_refunded) == (
-        "refunded",
+        "closed",  # a refund closes the return
         quote.due,
         quote.due,
     )
@@ -197,26 +197,17 @@ def test_two_processes_refunding_one_return_pay_it_back_once(refund_race: dict[s
     assert len(_events(refund_race["path"], refund_race["order_id"], "PaymentRefunded")) == 1
 
 
-# BUG: the caller that loses the race to mark the return refunded gets InvalidTransition,
-# though the refund it asked for went through; called again later it returns the return.
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a concurrent second refund() raises InvalidTransition instead of "
-    "returning the refunded return",
-)
+# The caller that loses the race to mark the return refunded gets the settled return back,
+# as it would calling again later.
 def test_both_concurrent_refund_callers_get_the_refunded_return(
     refund_race: dict[str, Any],
 ) -> None:
     results = refund_race["results"]
-    assert [(r["outcome"], r.get("state")) for r in results] == [("ok", "refunded")] * 2, results
+    assert [(r["outcome"], r.get("state")) for r in results] == [("ok", "closed")] * 2, results
 
 
-# BUG: SQLite orders returns (and inquiries, orders, payments, shipments) by the text of
-# created_at, so a time with another UTC offset sorts by its wall-clock reading.
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: SQLite sorts created_at as ISO text: times in other UTC offsets misorder",
-)
+# SQLite orders documents by the text of created_at: it is written in UTC, so a time with
+# another UTC offset sorts by its instant.
 def test_sqlite_orders_returns_by_instant_like_the_memory_store(tmp_path: Path) -> None:
     berlin = timezone(timedelta(hours=2))
     earlier = datetime(2026, 3, 2, 10, 30, tzinfo=berlin)  # 08:30 UTC

@@ -148,5 +148,4 @@ def _settle(shop: Shop, rng: random.Random, return_id: str, outcome: Aftercare) 
     request = shop.returns.refund(return_id, refund_shipping=line.reason in SHOP_FAULT_REASONS)
     outcome.due += request.amount_due or Money.zero(outcome.due.currency)
     outcome.paid += request.amount_refunded or Money.zero(outcome.due.currency)
-    shop.returns.close(return_id)
     return None

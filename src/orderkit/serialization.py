@@ -46,6 +46,7 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, Iterabl
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from orderkit.domain import events as events_module
+from orderkit.domain import return_events as return_events_module
 from orderkit.domain.carrier import TrackingStatus
 from orderkit.domain.events import DomainEvent
 from orderkit.domain.inquiries import Inquiry
@@ -316,7 +317,7 @@ def _event_class(tag: str) -> type[DomainEvent]:
         for part in qualname.split("."):
             target = getattr(target, part)
     else:
-        target = getattr(events_module, tag, None)
+        target = getattr(events_module, tag, None) or getattr(return_events_module, tag, None)
     if not (isinstance(target, type) and issubclass(target, DomainEvent)):
         raise TypeError(f"{tag!r} is not a DomainEvent class")
     return target

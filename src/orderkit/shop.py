@@ -14,7 +14,6 @@ from orderkit.adapters.system import RandomIds, SystemClock
 from orderkit.domain.carrier import CarrierChoice
 from orderkit.domain.events import (
     DomainEvent,
-    InquiryAnswered,
     OrderAcknowledged,
     OrderCancelled,
     OrderDelivered,
@@ -25,6 +24,9 @@ from orderkit.domain.events import (
     ShipmentCancelled,
     ShipmentClaimResolved,
     ShipmentHandedOver,
+)
+from orderkit.domain.return_events import (
+    InquiryAnswered,
 )
 from orderkit.errors import CarrierError, UnsupportedStore
 from orderkit.ports import Carrier, Clock, IdSource, Notifier, PaymentGateway, Store
@@ -190,6 +192,11 @@ class Shop:
         )
         self.events.subscribe(
             OrderDelivered, self.returns.close_exchanged, name="orderkit.close_exchanged"
+        )
+        self.events.subscribe(
+            OrderCancelled,
+            self.returns.refund_cancelled_exchange,
+            name="orderkit.refund_cancelled_exchange",
         )
         if gateway is not None:
             payments, on = self.payments, self.events.subscribe

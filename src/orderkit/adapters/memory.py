@@ -220,6 +220,7 @@ class _MemoryDocuments(Generic[D]):
     """Reads of one kind of order document (returns, inquiries) from a :class:`MemoryStore`."""
 
     _table: ClassVar[str]
+    _kind: ClassVar[str]
     _missing: ClassVar[type[NotFound]]
     _store: MemoryStore
 
@@ -232,7 +233,7 @@ class _MemoryDocuments(Generic[D]):
         with self._store.lock:
             stored = self._committed().get(aggregate_id)
         if stored is None:
-            raise self._missing(f"no {self._table[:-1]} with id {aggregate_id!r}")
+            raise self._missing(f"no {self._kind} with id {aggregate_id!r}")
         return _private_copy(stored)
 
     def for_order(self, order_id: str) -> Sequence[D]:
@@ -255,6 +256,7 @@ class MemoryReturnRepository(_MemoryDocuments[ReturnRequest], StagedReturns):
     """The return repository of one :class:`MemoryUnitOfWork`."""
 
     _table = "returns"
+    _kind = "return"
     _missing = ReturnNotFound
 
     def __init__(self, store: MemoryStore) -> None:
@@ -266,6 +268,7 @@ class MemoryInquiryRepository(_MemoryDocuments[Inquiry], StagedInquiries):
     """The inquiry repository of one :class:`MemoryUnitOfWork`."""
 
     _table = "inquiries"
+    _kind = "inquiry"
     _missing = InquiryNotFound
 
     def __init__(self, store: MemoryStore) -> None:

@@ -86,6 +86,11 @@ def _ts(moment: datetime) -> float:
     return moment.timestamp()
 
 
+def _sortable(moment: datetime) -> str:
+    """A time as ISO text in UTC: the text sorts like the instants."""
+    return moment.astimezone(timezone.utc).isoformat()
+
+
 def _from_ts(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, timezone.utc)
 
@@ -345,6 +350,7 @@ class _SqliteDocuments(Generic[D]):
 
     _statements: ClassVar[sql.DocumentStatements]
     _class: ClassVar[type[Any]]
+    _kind: ClassVar[str]
     _missing: ClassVar[type[NotFound]]
     _sqlite: SqliteStore
 
@@ -357,8 +363,7 @@ class _SqliteDocuments(Generic[D]):
         row = self._sqlite.connection().execute(self._statements.select, {"id": aggregate_id})
         found = self._read(row.fetchone(), aggregate_id)
         if found is None:
-            kind = self._class.__name__.lower()
-            raise self._missing(f"no {kind} with id {aggregate_id!r}")
+            raise self._missing(f"no {self._kind} with id {aggregate_id!r}")
         return found
 
     def for_order(self, order_id: str) -> Sequence[D]:
@@ -380,6 +385,7 @@ class SqliteReturnRepository(_SqliteDocuments[ReturnRequest], StagedReturns):
 
     _statements = sql.RETURNS
     _class = ReturnRequest
+    _kind = "return"
     _missing = ReturnNotFound
 
     def __init__(self, store: SqliteStore) -> None:
@@ -392,6 +398,7 @@ class SqliteInquiryRepository(_SqliteDocuments[Inquiry], StagedInquiries):
 
     _statements = sql.INQUIRIES
     _class = Inquiry
+    _kind = "inquiry"
     _missing = InquiryNotFound
 
     def __init__(self, store: SqliteStore) -> None:
@@ -473,7 +480,7 @@ def _write_order(conn: sqlite3.Connection, order: Order, is_new: bool) -> None:
     if is_new:
         params.update(
             customer_id=order.customer.id,
-            placed_at=order.placed_at.isoformat(),
+            placed_at=_sortable(order.placed_at),
             idempotency_key=order.idempotency_key,
         )
         try:
@@ -562,7 +569,7 @@ def _write_document(
         params[table.unique] = unique
     try:
         if is_new:
-            params.update(order_id=aggregate.order_id, created_at=aggregate.created_at.isoformat())
+            params.update(order_id=aggregate.order_id, created_at=_sortable(aggregate.created_at))
             conn.execute(table.insert, params)
             return
         params["expected"] = aggregate.version - 1

@@ -16,12 +16,14 @@ from attrs import define, field, frozen, setters
 
 from orderkit.domain.events import (
     DomainEvent,
+)
+from orderkit.domain.lifecycle import LifecycleDefinition, TransitionSpec
+from orderkit.domain.return_events import (
     InquiryAnswered,
     InquiryCustomerReplied,
     InquiryOpened,
     InquiryResolved,
 )
-from orderkit.domain.lifecycle import LifecycleDefinition, TransitionSpec
 from orderkit.domain.values import (
     MAX_ID_LENGTH,
     MAX_NOTE_LENGTH,
@@ -155,7 +157,9 @@ class Inquiry:
         check_text(message, field="message", limit=MAX_NOTE_LENGTH)
         _LIFECYCLE.fire(self, "answer")
         self.messages = (*self.messages, InquiryMessage(author, message, at))
-        self.pending_events.append(InquiryAnswered(at, self.order_id, self.id, author))
+        self.pending_events.append(
+            InquiryAnswered(at, self.order_id, self.id, author, len(self.messages) - 1)
+        )
 
     def reply(self, message: str, at: datetime) -> None:
         """The customer writes again; the inquiry waits for an answer."""

@@ -173,6 +173,15 @@ class Payment:
         """What can still be refunded: captured minus refunded."""
         return self.captured - self.refunded
 
+    @property
+    def free_to_refund(self) -> Money:
+        """What can still be planned for refund: refundable less planned parts not yet
+        recorded."""
+        outstanding = Money.sum(
+            (self._outstanding(capture.id) for capture in self.captures), self.currency
+        )
+        return self.refundable - outstanding
+
     def capture_plan(self, reference: str) -> CapturePlan | None:
         """The capture planned under ``reference``, if any."""
         return next((p for p in self.capture_plans if p.reference == reference), None)

@@ -18,12 +18,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import Enum
-from typing import Any
 
-from attrs import Attribute, define, field, frozen, setters
+from attrs import define, field, setters
 
 from orderkit.domain.events import (
     DomainEvent,
+)
+from orderkit.domain.lifecycle import LifecycleDefinition, TransitionSpec
+from orderkit.domain.return_events import (
     ReturnApproved,
     ReturnCancelled,
     ReturnClosed,
@@ -34,8 +36,13 @@ from orderkit.domain.events import (
     ReturnRejected,
     ReturnRequested,
 )
-from orderkit.domain.inventory import at_least
-from orderkit.domain.lifecycle import LifecycleDefinition, TransitionSpec
+from orderkit.domain.return_values import (
+    RETURN_REASONS,
+    SHOP_FAULT_REASONS,
+    Inspection,
+    ReturnLine,
+    check_units,
+)
 from orderkit.domain.values import MAX_ID_LENGTH, MAX_NOTE_LENGTH, check_text, text
 from orderkit.errors import InvalidField, ReturnError
 from orderkit.money import Money
@@ -65,20 +72,6 @@ class ReturnState(str, Enum):
     CANCELLED = "cancelled"
 
 
-RETURN_REASONS = (
-    "damaged",
-    "defective",
-    "wrong_item",
-    "not_as_described",
-    "size_or_fit",
-    "changed_mind",
-    "other",
-)
-"""The reasons a customer can give for returning a line."""
-
-SHOP_FAULT_REASONS = frozenset({"damaged", "defective", "wrong_item", "not_as_described"})
-"""Reasons that are the shop's fault: no restocking fee is kept back for them."""
-
 _R = ReturnState
 RETURN_LIFECYCLE = LifecycleDefinition(
     aggregate="return",
@@ -93,45 +86,20 @@ RETURN_LIFECYCLE = LifecycleDefinition(
         TransitionSpec("inspect", [_R.RECEIVED.value], _R.INSPECTED.value),
         TransitionSpec("refund", [_R.INSPECTED.value], _R.REFUNDED.value),
         TransitionSpec("exchange", [_R.INSPECTED.value], _R.EXCHANGED.value),
+        # the exchange order was cancelled before it shipped: the credit is paid back
+        TransitionSpec("cancel_exchange", [_R.EXCHANGED.value], _R.REFUNDED.value),
         TransitionSpec("close", [_R.REFUNDED.value, _R.EXCHANGED.value], _R.CLOSED.value),
     ],
 )
 """The return graph: requested → approved or rejected; approved → received → inspected →
-refunded or exchanged → closed; cancelled any time before the units are received."""
+refunded or exchanged → closed; cancelled any time before the units are received; an
+exchange whose order is cancelled before it ships ends refunded."""
 
 _LIFECYCLE = RETURN_LIFECYCLE.build()
 _VOID = frozenset({_R.REJECTED.value, _R.CANCELLED.value})
 _BACK = frozenset(
     {_R.RECEIVED.value, _R.INSPECTED.value, _R.REFUNDED.value, _R.EXCHANGED.value, _R.CLOSED.value}
 )
-
-
-def _reason(_instance: object, _attribute: Attribute[Any], value: object) -> None:
-    if value not in RETURN_REASONS:
-        raise InvalidField(
-            f"must be one of {', '.join(RETURN_REASONS)}", field="reason", value=value
-        )
-
-
-@frozen
-class ReturnLine:
-    """``quantity`` units of order line ``line_id`` to return, for ``reason`` (one of
-    :data:`RETURN_REASONS`), with the customer's ``note``."""
-
-    line_id: str = field(validator=text(MAX_ID_LENGTH))
-    quantity: int = field(validator=at_least(1))
-    reason: str = field(validator=_reason)
-    note: str = field(default="", validator=text(MAX_NOTE_LENGTH, required=False))
-
-
-@frozen
-class Inspection:
-    """What became of one line's received units: ``restock`` back on hand, ``write_off``
-    damaged. Together they are the units received."""
-
-    line_id: str = field(validator=text(MAX_ID_LENGTH))
-    restock: int = field(validator=at_least(0))
-    write_off: int = field(default=0, validator=at_least(0))
 
 
 def _tuple(value: Iterable[object]) -> tuple[object, ...]:
@@ -157,7 +125,7 @@ class ReturnRequest:
     received: tuple[tuple[str, int], ...] = field(default=(), converter=_tuple)
     received_at: datetime | None = None
     inspections: tuple[Inspection, ...] = field(default=(), converter=_tuple)
-    restock_location: str | None = None
+    resolution: str | None = None
     amount_due: Money | None = None
     restocking_fee: Money | None = None
     shipping_refund: Money | None = None
@@ -271,7 +239,7 @@ class ReturnRequest:
         """Units arrived (``None``: all that were asked for). Each line may bring fewer
         than asked, none more; at least one unit must arrive."""
         asked = self.requested_units()
-        got = dict(asked) if units is None else _units(units, "units")
+        got = dict(asked) if units is None else check_units(units, "units")
         for line_id, count in got.items():
             if line_id not in asked:
                 raise InvalidField("is not in this return", field="units", value=line_id)
@@ -288,10 +256,10 @@ class ReturnRequest:
         self.received_at = at
         self.pending_events.append(ReturnReceived(at, self.order_id, self.id, self.received))
 
-    def inspect(self, results: Iterable[Inspection], location: str | None, at: datetime) -> None:
+    def inspect(self, results: Iterable[Inspection], at: datetime) -> None:
         """Record each received line's inspection: restocked plus written off must be the
-        units received, for every received line. Restocked units go back on hand at
-        ``location`` (None only when nothing is restocked)."""
+        units received, for every received line, and restocked units need the location
+        they go back to."""
         results = tuple(results)
         got = self.received_units()
         by_line: dict[str, Inspection] = {}
@@ -310,11 +278,13 @@ class ReturnRequest:
                     f"return {self.id} line {line_id}: {count} unit(s) received; restocked "
                     "plus written off must come to that"
                 )
-        if any(result.restock for result in results) and location is None:
-            raise InvalidField("restocked units need a location", field="location", value=None)
+        unplaced = next((r for r in results if r.restock and r.location is None), None)
+        if unplaced is not None:
+            raise InvalidField(
+                "restocked units need a location", field="location", value=unplaced.line_id
+            )
         _LIFECYCLE.fire(self, "inspect")
         self.inspections = tuple(sorted(results, key=lambda r: r.line_id))
-        self.restock_location = location
         self.pending_events.append(
             ReturnInspected(
                 at,
@@ -328,25 +298,34 @@ class ReturnRequest:
     def decide_refund(self, due: Money, fee: Money, shipping: Money) -> None:
         """Fix what the refund comes to before any money moves (so a retry pays the same):
         ``due`` in all, of which ``fee`` was kept back and ``shipping`` added. Only an
-        inspected return can; a second decision must equal the first."""
+        inspected return without an exchange decided can; deciding again is refused."""
+        self._decide("refund", due, fee, shipping)
+
+    def decide_exchange(self, credit: Money, fee: Money) -> None:
+        """Fix the ``credit`` an exchange is paid with (``fee`` kept back on units not
+        exchanged) before the exchange order is placed. Only an inspected return without
+        a refund decided can; deciding again is refused."""
+        self._decide("exchange", credit, fee, Money.zero(credit.currency))
+
+    def _decide(self, resolution: str, due: Money, fee: Money, shipping: Money) -> None:
         if self.state != _R.INSPECTED.value:
             raise ReturnError(
-                f"return {self.id} is {self.state!r}: only an inspected one is refunded"
+                f"return {self.id} is {self.state!r}: only an inspected return is settled"
             )
         for name, amount in (("due", due), ("fee", fee), ("shipping", shipping)):
             if not isinstance(amount, Money) or amount.is_negative():
                 raise InvalidField("must be Money, not negative", field=name, value=amount)
-        if self.amount_due is not None and (
-            self.amount_due,
-            self.restocking_fee,
-            self.shipping_refund,
-        ) != (due, fee, shipping):
-            raise ReturnError(f"return {self.id} was already decided at {self.amount_due}")
+        if self.resolution is not None:
+            raise ReturnError(
+                f"return {self.id} is already to be settled by {self.resolution}, "
+                f"for {self.amount_due}"
+            )
+        self.resolution = resolution
         self.amount_due, self.restocking_fee, self.shipping_refund = due, fee, shipping
 
     def mark_refunded(self, paid: Money, at: datetime) -> None:
-        """The refund went out: ``paid`` of the decided amount (never more)."""
-        if self.amount_due is None:
+        """The decided refund went out: ``paid`` of the amount due (never more)."""
+        if self.resolution != "refund" or self.amount_due is None:
             raise ReturnError(f"return {self.id} has no refund decided")
         if not isinstance(paid, Money) or paid.is_negative() or paid > self.amount_due:
             raise InvalidField(
@@ -359,24 +338,46 @@ class ReturnRequest:
         )
 
     def mark_exchanged(
-        self, exchange_order_id: str, credit: Money, charged: Money, refunded: Money, at: datetime
+        self, exchange_order_id: str, charged: Money, refunded: Money, at: datetime
     ) -> None:
-        """Settled by the exchange order ``exchange_order_id``: ``credit`` was what the
-        returned units were worth, ``charged`` the difference the customer pays and
-        ``refunded`` the credit left over and paid back."""
+        """Settled by the exchange order ``exchange_order_id``, paid with the decided
+        credit: ``charged`` is the difference the customer pays, ``refunded`` the credit
+        left over and paid back."""
         check_text(exchange_order_id, field="exchange_order_id", limit=MAX_ID_LENGTH)
-        for name, amount in (("credit", credit), ("charged", charged), ("refunded", refunded)):
+        if self.resolution != "exchange" or self.amount_due is None:
+            raise ReturnError(f"return {self.id} has no exchange decided")
+        for name, amount in (("charged", charged), ("refunded", refunded)):
             if not isinstance(amount, Money) or amount.is_negative():
                 raise InvalidField("must be Money, not negative", field=name, value=amount)
-        if refunded > credit:
+        if refunded > self.amount_due:
             raise InvalidField(
-                f"is more than the credit {credit}", field="refunded", value=refunded
+                f"is more than the credit {self.amount_due}", field="refunded", value=refunded
             )
         _LIFECYCLE.fire(self, "exchange")
         self.exchange_order_id = exchange_order_id
-        self.amount_due, self.exchange_charged, self.amount_refunded = credit, charged, refunded
+        self.exchange_charged, self.amount_refunded = charged, refunded
         self.pending_events.append(
             ReturnExchanged(at, self.order_id, self.id, exchange_order_id, charged, refunded)
+        )
+
+    def cancel_exchange(self, paid_back: Money, at: datetime) -> None:
+        """The exchange order was cancelled before it shipped: the credit it used,
+        ``paid_back``, was refunded too (the return now ends refunded)."""
+        if self.amount_due is None or self.amount_refunded is None:
+            raise ReturnError(f"return {self.id} has no exchange to cancel")
+        if not isinstance(paid_back, Money) or paid_back.is_negative():
+            raise InvalidField("must be Money, not negative", field="paid_back", value=paid_back)
+        total = self.amount_refunded + paid_back
+        if total > self.amount_due:
+            raise InvalidField(
+                f"would refund {total} of a credit of {self.amount_due}",
+                field="paid_back",
+                value=paid_back,
+            )
+        _LIFECYCLE.fire(self, "cancel_exchange")
+        self.amount_refunded = total
+        self.pending_events.append(
+            ReturnRefunded(at, self.order_id, self.id, self.amount_due, total)
         )
 
     def close(self, at: datetime) -> None:
@@ -384,17 +385,3 @@ class ReturnRequest:
         _LIFECYCLE.fire(self, "close")
         self.closed_at = at
         self.pending_events.append(ReturnClosed(at, self.order_id, self.id))
-
-
-def _units(units: Mapping[str, int], name: str) -> dict[str, int]:
-    if not isinstance(units, Mapping):
-        raise InvalidField("must map line ids to units", field=name, value=units)
-    checked: dict[str, int] = {}
-    for line_id, count in units.items():
-        check_text(line_id, field=name, limit=MAX_ID_LENGTH)
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise InvalidField(
-                "must be a whole number >= 0", field=f"{name}[{line_id}]", value=count
-            )
-        checked[line_id] = count
-    return checked

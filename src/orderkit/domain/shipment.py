@@ -44,6 +44,7 @@ __all__ = [
     "Shipment",
     "ShipmentLine",
     "ShipmentState",
+    "arrived_units",
     "expected_delivery",
     "order_progress",
 ]
@@ -261,6 +262,17 @@ class Shipment:
         return self.state in _HANDED_OVER
 
     @property
+    def arrived(self) -> bool:
+        """True when the customer has its units: delivered, and no claim (a damaged
+        parcel reshipped or refunded) settled on it."""
+        return self.state == ShipmentState.DELIVERED.value and self.claim is None
+
+    @property
+    def reshipped(self) -> bool:
+        """True when a claim was settled by sending its units again in another shipment."""
+        return (self.claim or "").startswith("reship:")
+
+    @property
     def tracking_number(self) -> str | None:
         """The label's tracking number, once labelled."""
         return self.label.tracking_number if self.label else None
@@ -453,7 +465,7 @@ def order_progress(open_units: dict[str, int], shipments: Iterable[Shipment]) ->
     live = [s for s in shipments if s.state != _S.CANCELLED.value]
     handed: dict[str, int] = {}
     for shipment in live:
-        if shipment.is_handed_over and not (shipment.claim or "").startswith("reship:"):
+        if shipment.is_handed_over and not shipment.reshipped:
             for line in shipment.lines:
                 handed[line.line_id] = handed.get(line.line_id, 0) + line.quantity
     if any(handed.get(line_id, 0) < units for line_id, units in open_units.items()):
@@ -461,6 +473,16 @@ def order_progress(open_units: dict[str, int], shipments: Iterable[Shipment]) ->
     waiting = any(not s.is_handed_over for s in live)
     arrived = all(s.state == _S.DELIVERED.value or s.claim is not None for s in live)
     return "mark_delivered" if arrived and not waiting else "mark_shipped"
+
+
+def arrived_units(shipments: Iterable[Shipment]) -> dict[str, int]:
+    """Units per order line that reached the customer (see :attr:`Shipment.arrived`)."""
+    units: dict[str, int] = {}
+    for shipment in shipments:
+        if shipment.arrived:
+            for line_id, count in shipment.units().items():
+                units[line_id] = units.get(line_id, 0) + count
+    return units
 
 
 _NOT_COMING = frozenset(

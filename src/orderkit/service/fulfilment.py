@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import TypeVar
 
 from attrs import frozen
 
@@ -39,8 +38,6 @@ __all__ = [
 
 UNTRACKED_LOCATION = "-"
 """The location of shipments in a shop that does not track stock."""
-
-T = TypeVar("T")
 
 
 @frozen

@@ -11,6 +11,7 @@ from typing import Any
 from attrs import fields, frozen
 
 from orderkit.domain import events as ev
+from orderkit.domain import return_events as rev
 from orderkit.ports import Outbox
 
 __all__ = ["HistoryEntry", "describe_event", "order_history"]
@@ -68,28 +69,28 @@ _SUMMARIES: dict[type[Any], Callable[[Any], str]] = {
     ev.ShipmentClaimResolved: lambda e: (
         f"Shipment {e.shipment_id}: claim settled by {e.resolution}"
     ),
-    ev.ReturnRequested: lambda e: (
+    rev.ReturnRequested: lambda e: (
         f"Return {e.return_id} requested: "
         + ", ".join(f"{count} x {line} ({reason})" for line, count, reason in e.lines)
     ),
-    ev.ReturnApproved: lambda e: f"Return {e.return_id} approved",
-    ev.ReturnRejected: lambda e: f"Return {e.return_id} rejected: {e.reason}",
-    ev.ReturnCancelled: lambda e: f"Return {e.return_id} cancelled ({e.reason})",
-    ev.ReturnReceived: lambda e: f"Return {e.return_id} received: {_units(e.units)}",
-    ev.ReturnInspected: lambda e: (
+    rev.ReturnApproved: lambda e: f"Return {e.return_id} approved",
+    rev.ReturnRejected: lambda e: f"Return {e.return_id} rejected: {e.reason}",
+    rev.ReturnCancelled: lambda e: f"Return {e.return_id} cancelled ({e.reason})",
+    rev.ReturnReceived: lambda e: f"Return {e.return_id} received: {_units(e.units)}",
+    rev.ReturnInspected: lambda e: (
         f"Return {e.return_id} inspected: restocked {_units(e.restocked)}; "
         f"written off {_units(e.written_off)}"
     ),
-    ev.ReturnRefunded: lambda e: f"Return {e.return_id} refunded: {e.due} due, {e.paid} paid",
-    ev.ReturnExchanged: lambda e: (
+    rev.ReturnRefunded: lambda e: f"Return {e.return_id} refunded: {e.due} due, {e.paid} paid",
+    rev.ReturnExchanged: lambda e: (
         f"Return {e.return_id} exchanged for order {e.exchange_order_id} "
         f"(charged {e.charged}, refunded {e.refunded})"
     ),
-    ev.ReturnClosed: lambda e: f"Return {e.return_id} closed",
-    ev.InquiryOpened: lambda e: f"Customer {e.kind} {e.inquiry_id}: {e.subject}",
-    ev.InquiryAnswered: lambda e: f"Inquiry {e.inquiry_id} answered by {e.author}",
-    ev.InquiryCustomerReplied: lambda e: f"Inquiry {e.inquiry_id}: the customer wrote again",
-    ev.InquiryResolved: lambda e: f"Inquiry {e.inquiry_id} resolved: {e.resolution}",
+    rev.ReturnClosed: lambda e: f"Return {e.return_id} closed",
+    rev.InquiryOpened: lambda e: f"Customer {e.kind} {e.inquiry_id}: {e.subject}",
+    rev.InquiryAnswered: lambda e: f"Inquiry {e.inquiry_id} answered by {e.author}",
+    rev.InquiryCustomerReplied: lambda e: f"Inquiry {e.inquiry_id}: the customer wrote again",
+    rev.InquiryResolved: lambda e: f"Inquiry {e.inquiry_id} resolved: {e.resolution}",
 }
 
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TypeVar
 
 from attrs import frozen
 
-from orderkit.domain.inquiries import Inquiry
+from orderkit.domain.inquiries import INQUIRY_LIFECYCLE, Inquiry
 from orderkit.domain.order import Order
 from orderkit.domain.payment import Payment
 from orderkit.domain.returns import ReturnRequest
 from orderkit.domain.shipment import Shipment
 from orderkit.domain.values import MAX_ID_LENGTH, check_text
+from orderkit.errors import InvalidField
 from orderkit.ports import Clock, IdSource, Outbox, UnitOfWork, UnitOfWorkFactory
 from orderkit.service.dispatch import Dispatcher
 from orderkit.service.history import HistoryEntry, order_history
@@ -23,8 +23,6 @@ from orderkit.service.settings import ShopSettings
 from orderkit.service.transaction import CommandRunner
 
 __all__ = ["InquiryCase", "InquiryService"]
-
-T = TypeVar("T")
 
 
 @frozen
@@ -112,6 +110,10 @@ class InquiryService(CommandRunner):
         self, *, state: str | None = None, limit: int = 50, offset: int = 0
     ) -> Sequence[Inquiry]:
         """Inquiries in ``state`` (``"open"``: waiting for an answer), oldest first."""
+        if state is not None and state not in INQUIRY_LIFECYCLE.states:
+            raise InvalidField(
+                f"must be one of {', '.join(INQUIRY_LIFECYCLE.states)}", field="state", value=state
+            )
         with self._uow() as uow:
             return uow.inquiries.list(state=state, limit=limit, offset=offset)
 

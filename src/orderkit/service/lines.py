@@ -51,13 +51,12 @@ def line_progress(
     for shipment in shipments:
         if shipment.state == ShipmentState.CANCELLED.value:
             continue
-        replaced = (shipment.claim or "").startswith("reship:")
         for item in shipment.lines:
             line = counts[item.line_id]
-            if not replaced:
+            if not shipment.reshipped:
                 line["allocated"] += item.quantity
                 line["shipped"] += item.quantity if shipment.is_handed_over else 0
-            if shipment.state == ShipmentState.DELIVERED.value and shipment.claim is None:
+            if shipment.arrived:
                 line["delivered"] += item.quantity
     for request in returns:
         received = request.received_units()

@@ -5,13 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from orderkit.domain.events import (
-    InquiryAnswered,
     OrderAcknowledged,
-    ReturnApproved,
-    ReturnEvent,
-    ReturnExchanged,
-    ReturnRefunded,
-    ReturnRejected,
     ShipmentDelivered,
     ShipmentDeliveryFailed,
     ShipmentEvent,
@@ -21,6 +15,14 @@ from orderkit.domain.events import (
     ShipmentReturnedToSender,
 )
 from orderkit.domain.order import Order, OrderState
+from orderkit.domain.return_events import (
+    InquiryAnswered,
+    ReturnApproved,
+    ReturnEvent,
+    ReturnExchanged,
+    ReturnRefunded,
+    ReturnRejected,
+)
 from orderkit.domain.returns import ReturnRequest
 from orderkit.domain.shipment import Shipment, expected_delivery
 from orderkit.domain.values import ContactChannel
@@ -228,11 +230,7 @@ class InquiryNotices:
         with self._uow() as uow:
             order = uow.orders.get(event.order_id)
             inquiry = uow.inquiries.get(event.inquiry_id)
-        # the answer this event is about, even if more messages came after it
-        answers = [
-            m for m in inquiry.messages if m.author == event.author and m.at == event.occurred_at
-        ]
-        answer = answers[-1] if answers else inquiry.last_message
+        answer = inquiry.messages[event.message_index]  # the one this event is about
         subject = f"{self._shop_name}: re: {inquiry.subject}"
         text = f"{self._shop_name} about order {order.id} ({inquiry.subject}): {answer.text}"
         self._notifier.send(customer_message(order, "inquiry_answered", subject, text))

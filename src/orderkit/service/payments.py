@@ -368,6 +368,7 @@ class PaymentService:
                 for shipment in uow.shipments.for_order(event.order_id)
                 if shipment.claim == "refund" and shipment.id != event.shipment_id
             ]
+            returned = [r for r in uow.returns.for_order(event.order_id) if r.resolution]
         reference = gateway_key("claim", event.shipment_id)
 
         def refund(payment: Payment) -> Step | None:
@@ -377,6 +378,9 @@ class PaymentService:
             charged = payment.captured_units()
             # units refunded by earlier claims come first, so all claims add up to the line
             already: dict[str, int] = {}
+            for request in returned:  # and units whose refund a return decided
+                for line, count in request.received_units().items():
+                    already[line] = already.get(line, 0) + count
             for other in others:
                 if payment.refund_plan(gateway_key("claim", other.id)) is not None:
                     for line, count in other.units().items():

@@ -5,102 +5,81 @@ order's delivered shipments (a shipment whose claim was settled is not
 counted: it was replaced or refunded already), less what other returns of the
 order take; the count is re-checked in the same transaction as the request,
 and the order is saved with it, so two requests at once cannot both take the
-last unit.
+last unit. Settling a return (refund or exchange) is decided the same way: in
+one transaction that saves the order, so two returns of one order are priced
+one after the other.
 
 Money moves like every other refund (:mod:`orderkit.service.payments`): the
 amount is fixed on the return first, then the gateway is called with a key
 derived from the return's id, then the result is recorded. Repeating a step
-after a crash or a timeout pays nothing twice.
+after a crash or a timeout pays nothing twice, and a caller who loses a race
+to another settling the same return gets the settled return back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
-from typing import Any, TypeVar
 
-from attrs import Attribute, field, frozen
+from attrs import evolve
 
-from orderkit.domain.events import OrderDelivered
 from orderkit.domain.order import Order
-from orderkit.domain.payment import lines_share
+from orderkit.domain.payment_lifecycle import OPEN_STATES
+from orderkit.domain.return_pricing import (
+    RefundQuote,
+    Replacement,
+    quote_return,
+    settled_units,
+)
 from orderkit.domain.returns import (
-    SHOP_FAULT_REASONS,
+    RETURN_LIFECYCLE,
     Inspection,
     ReturnLine,
     ReturnRequest,
     ReturnState,
 )
-from orderkit.domain.shipment import Shipment, ShipmentState
+from orderkit.domain.shipment import Shipment, arrived_units
 from orderkit.domain.stock_changes import Restock
-from orderkit.domain.values import MAX_ID_LENGTH, MAX_TEXT_LENGTH, LineItem, check_text, text
+from orderkit.domain.values import MAX_ID_LENGTH, check_text
 from orderkit.errors import InvalidField, ReturnError
 from orderkit.money import Money
 from orderkit.ports import Clock, IdSource, UnitOfWork, UnitOfWorkFactory
 from orderkit.service.commands import PlaceOrder
 from orderkit.service.dispatch import Dispatcher
-from orderkit.service.payments import PaymentService, gateway_key
+from orderkit.service.exchanges import SETTLED, ExchangeSteps
+from orderkit.service.payments import PaymentService
 from orderkit.service.settings import ShopSettings
-from orderkit.service.transaction import CommandRunner
 
-__all__ = ["RefundQuote", "Replacement", "ReturnService", "delivered_units"]
+__all__ = ["RefundQuote", "Replacement", "ReturnService"]
 
-T = TypeVar("T")
-
-
-@frozen
-class RefundQuote:
-    """What a return's refund comes to: ``items`` (the returned units' share of what was
-    paid, tax and discount included), less ``restocking_fee``, plus ``shipping`` (when
-    the shop refunds it): ``due``."""
-
-    items: Money
-    restocking_fee: Money
-    shipping: Money
-    due: Money
+_R = ReturnState
+_BROKEN = frozenset({"damaged", "defective"})
 
 
-def _money(_instance: object, _attribute: Attribute[Any], value: object) -> None:
-    if not isinstance(value, Money) or value.is_negative():
-        raise InvalidField("must be Money, not negative", field="unit_price", value=value)
-
-
-@frozen
-class Replacement:
-    """In an exchange, the returned line ``line_id`` is replaced, unit for unit, by
-    ``sku`` (another variant) at ``unit_price`` (with ``tax`` for the whole line)."""
-
-    line_id: str = field(validator=text(MAX_ID_LENGTH))
-    sku: str = field(validator=text(MAX_ID_LENGTH))
-    name: str = field(validator=text(MAX_TEXT_LENGTH))
-    unit_price: Money = field(validator=_money)
-    tax: Money | None = None
-
-
-def delivered_units(shipments: Iterable[Shipment]) -> dict[str, int]:
-    """Units per order line that reached the customer: in delivered shipments whose
-    claim (damaged, say) was not settled by a reship or a refund."""
-    units: dict[str, int] = {}
-    for shipment in shipments:
-        if shipment.state == ShipmentState.DELIVERED.value and shipment.claim is None:
-            for line in shipment.lines:
-                units[line.line_id] = units.get(line.line_id, 0) + line.quantity
-    return units
-
-
-def _returnable(
-    shipments: Sequence[Shipment], returns: Iterable[ReturnRequest], but: str | None = None
-) -> dict[str, int]:
-    left = delivered_units(shipments)
+def _returnable(shipments: Sequence[Shipment], returns: Sequence[ReturnRequest]) -> dict[str, int]:
+    left = arrived_units(shipments)
     for request in returns:
-        if request.id != but:
-            for line_id, count in request.units().items():
-                left[line_id] = left.get(line_id, 0) - count
+        for line_id, count in request.units().items():
+            left[line_id] = left.get(line_id, 0) - count
     return left
 
 
-class ReturnService(CommandRunner):
+def _arrived_at(shipments: Sequence[Shipment], line_id: str) -> datetime | None:
+    """When the last parcel with units of ``line_id`` reached the customer."""
+    times = [
+        s.delivered_at
+        for s in shipments
+        if s.arrived and s.delivered_at is not None and line_id in s.units()
+    ]
+    return max(times) if times else None
+
+
+def _shipped_from(shipments: Sequence[Shipment], line_id: str) -> str | None:
+    """Where the first parcel with units of ``line_id`` that reached the customer left from."""
+    return next((s.location for s in shipments if s.arrived and line_id in s.units()), None)
+
+
+class ReturnService(ExchangeSteps):
     """Commands and queries on returns. Reach it as ``shop.returns``.
 
     Each command is one unit of work, re-run from a fresh load when it loses a race.
@@ -146,26 +125,43 @@ class ReturnService(CommandRunner):
     def list(
         self, *, state: str | None = None, limit: int = 50, offset: int = 0
     ) -> Sequence[ReturnRequest]:
-        """Returns in ``state`` (any if None), oldest first, ``limit`` (1 to 1000) at a time."""
+        """Returns in ``state`` (any if None; ``"received"``: waiting for inspection),
+        oldest first, ``limit`` (1 to 1000) at a time."""
+        if state is not None and state not in RETURN_LIFECYCLE.states:
+            raise InvalidField(
+                f"must be one of {', '.join(RETURN_LIFECYCLE.states)}", field="state", value=state
+            )
         with self._uow() as uow:
             return uow.returns.list(state=state, limit=limit, offset=offset)
 
     def returnable(self, order_id: str) -> dict[str, int]:
-        """Units per line the customer can still ask to return (delivered, less those that
-        other returns take), whatever the return window says."""
+        """Units per line the customer can ask to return now: delivered, less those that
+        other returns take, for lines whose return window is still open."""
         check_text(order_id, field="order_id", limit=MAX_ID_LENGTH)
+        now = self._clock.now()
         with self._uow() as uow:
             uow.orders.get(order_id)
             shipments = uow.shipments.for_order(order_id)
             left = _returnable(shipments, uow.returns.for_order(order_id))
-        return {line_id: count for line_id, count in left.items() if count > 0}
+        return {
+            line_id: count
+            for line_id, count in left.items()
+            if count > 0 and self._window_closes(shipments, line_id, now) is None
+        }
 
     def quote_refund(self, return_id: str, *, refund_shipping: bool = False) -> RefundQuote:
         """What refunding this return would come to now (see :class:`RefundQuote`); with
-        ``refund_shipping``, the order's shipping charge too (once per order)."""
+        ``refund_shipping``, the order's shipping charge too (once per order). Once a
+        refund is decided, its quote is the decided one."""
         with self._uow() as uow:
             request = uow.returns.get(return_id)
-            return self._quote(uow, request, refund_shipping=refund_shipping, fee=True)
+            if request.resolution == "refund" and request.amount_due is not None:
+                assert request.restocking_fee is not None
+                assert request.shipping_refund is not None
+                items = request.amount_due + request.restocking_fee - request.shipping_refund
+                fee, shipping = request.restocking_fee, request.shipping_refund
+                return RefundQuote(items, fee, shipping, request.amount_due)
+            return self._quote(uow, request, refund_shipping=refund_shipping)
 
     # -- the customer's and the shop's steps ------------------------------------------------------
 
@@ -184,12 +180,17 @@ class ReturnService(CommandRunner):
         def work(uow: UnitOfWork, now: datetime) -> ReturnRequest:
             order = uow.orders.get(order_id)
             for index, line in enumerate(lines):
-                if isinstance(line, ReturnLine):
-                    order.line(line.line_id)  # an unknown line is named as such
-                else:
+                if not isinstance(line, ReturnLine):
                     raise InvalidField("must be a ReturnLine", field=f"lines[{index}]", value=line)
+                order.line(line.line_id)  # an unknown line is named as such
             shipments = uow.shipments.for_order(order_id)
-            self._check_window(order, shipments, lines, now)
+            for line in lines:
+                closed = self._window_closes(shipments, line.line_id, now)
+                if closed is not None:
+                    raise ReturnError(
+                        f"order {order.id} line {line.line_id}: the return window closed "
+                        f"on {closed.date().isoformat()}"
+                    )
             request = ReturnRequest.request(
                 return_id=return_id,
                 order_id=order_id,
@@ -228,248 +229,135 @@ class ReturnService(CommandRunner):
         *,
         location: str | None = None,
     ) -> ReturnRequest:
-        """Record what became of each received unit (None: every unit restocked). Restocked
-        units go back on hand at ``location`` (default: where the line shipped from) in
-        the same transaction, through the inventory ledger; written-off units do not."""
+        """Record what became of each received unit. ``None``: units returned as damaged
+        or defective are written off, all others restocked. Restocked units go back on
+        hand (through the inventory ledger, in the same transaction) at ``location``, or
+        by default where their line shipped from; written-off units do not."""
+        if results is not None and (
+            isinstance(results, (str, bytes)) or not isinstance(results, Sequence)
+        ):
+            raise InvalidField("must be a list of Inspection", field="results", value=results)
 
         def change(request: ReturnRequest, now: datetime, uow: UnitOfWork) -> None:
-            got = request.received_units()
-            found = (
-                [Inspection(line_id, count) for line_id, count in sorted(got.items())]
-                if results is None
-                else list(results)
-            )
-            order = uow.orders.get(request.order_id)
-            where = location
-            if where is None and any(r.restock for r in found if isinstance(r, Inspection)):
-                where = _shipped_from(uow.shipments.for_order(order.id), got)
-            request.inspect(found, where, now)
-            if where is None:
+            found = list(results) if results is not None else _default_inspection(request)
+            shipments = uow.shipments.for_order(request.order_id)
+            placed = [
+                evolve(r, location=location or r.location or _shipped_from(shipments, r.line_id))
+                if isinstance(r, Inspection) and r.restock
+                else r
+                for r in found
+            ]
+            request.inspect(placed, now)
+            if not self._settings.track_stock:
                 return
-            for line_id, count in request.restocked_units().items():
-                uow.stock.stage(
-                    Restock(
-                        order.line(line_id).sku,
-                        where,
-                        count,
-                        order.id,
-                        line_id,
-                        now,
-                        f"return {request.id}",
+            order = uow.orders.get(request.order_id)
+            for result in request.inspections:
+                if result.restock and result.location is not None:
+                    sku = order.line(result.line_id).sku
+                    uow.stock.stage(
+                        Restock(
+                            sku,
+                            result.location,
+                            result.restock,
+                            order.id,
+                            result.line_id,
+                            now,
+                            f"return {request.id}",
+                        )
                     )
-                )
 
         return self._change(return_id, change)
 
     def refund(self, return_id: str, *, refund_shipping: bool = False) -> ReturnRequest:
-        """Settle an inspected return by a refund: the received units' share of what was
-        paid (tax and discount included, split by largest remainder so that every
-        return of a line adds up to the line), less the restocking fee where it
-        applies, plus the shipping charge with ``refund_shipping``.
+        """Settle an inspected return by a refund, and close it: the received units'
+        share of what was paid (tax and discount included, split by largest remainder
+        so that every refund of a line adds up to the line), less the restocking fee
+        where it applies, plus the shipping charge with ``refund_shipping`` (once per
+        order).
 
         The amount due is fixed on the return first; the gateway then pays it back
-        from the order's captures (no more than is left captured), and the return
-        records what was paid. Safe to repeat after a failure: it resumes, and pays
-        once."""
-        with self._uow() as uow:
-            request = uow.returns.get(return_id)
-            if request.state != ReturnState.INSPECTED.value:
-                if request.state in (ReturnState.REFUNDED.value, ReturnState.CLOSED.value):
-                    return request
-                raise ReturnError(
-                    f"return {return_id} is {request.state!r}: only an inspected return is refunded"
-                )
-            quote = self._quote(uow, request, refund_shipping=refund_shipping, fee=True)
+        from the order's captures, and the return records what was paid. Raises
+        :class:`~orderkit.errors.ReturnError` while the order's payment is still
+        authorized but not captured (capture or void it first). Safe to repeat after a
+        failure, or at the same time: it resumes, pays once, and returns the refunded
+        return. ``refund_shipping`` counts only the first time (the decided amount
+        stays)."""
+        check_text(return_id, field="return_id", limit=MAX_ID_LENGTH)
 
         def decide(uow: UnitOfWork, now: datetime) -> ReturnRequest:
-            fresh = uow.returns.get(return_id)
-            fresh.decide_refund(quote.due, quote.restocking_fee, quote.shipping)
-            uow.returns.save(fresh)
-            return fresh
+            request = uow.returns.get(return_id)
+            if request.state in SETTLED or request.resolution == "refund":
+                return request
+            order = uow.orders.get(request.order_id)
+            quote = self._quote(uow, request, refund_shipping=refund_shipping)
+            self._check_paid(order, quote.due)
+            request.decide_refund(quote.due, quote.restocking_fee, quote.shipping)
+            uow.orders.save(order)  # serialises the decisions of one order's returns
+            uow.returns.save(request)
+            return request
 
-        decided = request if request.amount_due is not None else self._run(decide)
+        decided = self._run(decide)
+        if decided.state != _R.INSPECTED.value:
+            return decided
         assert decided.amount_due is not None
         paid = self._pay_back(decided.order_id, decided.amount_due, ("return", return_id))
-        return self._change(return_id, lambda r, now, _uow: r.mark_refunded(paid, now))
 
-    def exchange(self, return_id: str, replacements: Sequence[Replacement]) -> ReturnRequest:
-        """Settle an inspected return by an exchange: a new order ships ``replacements``
-        (another variant per returned line, unit for unit) to the same address, paid
-        first with the returned units' credit. When the new items cost more, the
-        customer's payment method is charged the difference (the new order's total);
-        when they cost less, the credit left over is refunded. The new order is placed
-        (its stock reserved) and acknowledged; it then ships like any other.
+        def settle(request: ReturnRequest, now: datetime) -> None:
+            request.mark_refunded(paid, now)
+            request.close(now)
 
-        Raises :class:`~orderkit.errors.OutOfStock` when a replacement is not in stock
-        (the return stays inspected: refund it instead, or try another variant).
-        Safe to repeat after a failure."""
-        if isinstance(replacements, (str, bytes)) or not isinstance(replacements, Sequence):
-            raise InvalidField("must be a list of Replacement", field="replacements", value=[])
-        with self._uow() as uow:
-            request = uow.returns.get(return_id)
-            if request.state in (ReturnState.EXCHANGED.value, ReturnState.CLOSED.value):
-                return request
-            if request.state != ReturnState.INSPECTED.value:
-                raise ReturnError(
-                    f"return {return_id} is {request.state!r}: only an inspected return "
-                    "is exchanged"
-                )
-            order = uow.orders.get(request.order_id)
-            credit = self._quote(uow, request, refund_shipping=False, fee=False).due
-        command = self._exchange_order(order, request, replacements, credit)
-        new_order = self._place_exchange(command, return_id)
-        charged = new_order.totals.total
-        used = Money.sum((line.discount for line in new_order.lines), order.currency)
-        refunded = self._pay_back(order.id, credit - used, ("return", return_id, "credit"))
-        if new_order.state == "placed":
-            self._acknowledge(new_order.id)
-        return self._change(
-            return_id,
-            lambda r, now, _uow: r.mark_exchanged(new_order.id, credit, charged, refunded, now),
-        )
+        return self._settle(return_id, settle)
 
     def close(self, return_id: str) -> ReturnRequest:
-        """Close a refunded or exchanged return: nothing more will happen on it."""
+        """Close an exchanged return before its exchange order arrives (refunds close
+        themselves): nothing more will happen on it."""
         return self._change(return_id, lambda r, now, _uow: r.close(now))
-
-    def close_exchanged(self, event: OrderDelivered) -> None:
-        """Handler: an exchange order arrived, so the return it settled is closed."""
-        with self._uow() as uow:
-            exchange_for = uow.orders.get(event.order_id).exchange_for
-            if exchange_for is None:
-                return
-            state = uow.returns.get(exchange_for).state
-        if state == ReturnState.EXCHANGED.value:
-            self.close(exchange_for)
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _check_window(
-        self,
-        order: Order,
-        shipments: Sequence[Shipment],
-        lines: Sequence[ReturnLine],
-        now: datetime,
-    ) -> None:
-        window = self._settings.return_window
-        for line in lines:
-            arrived = [
-                s.delivered_at
-                for s in shipments
-                if s.delivered_at is not None
-                and s.state == ShipmentState.DELIVERED.value
-                and any(item.line_id == line.line_id for item in s.lines)
-            ]
-            if arrived and now > max(arrived) + window:
-                closed = (max(arrived) + window).date().isoformat()
-                raise ReturnError(
-                    f"order {order.id} line {line.line_id}: the return window closed on {closed}"
-                )
+    def _window_closes(
+        self, shipments: Sequence[Shipment], line_id: str, now: datetime
+    ) -> datetime | None:
+        """When the return window of ``line_id`` closed, if it has (None while open)."""
+        arrived = _arrived_at(shipments, line_id)
+        if arrived is None:
+            return None
+        closes = arrived + self._settings.return_window
+        return closes if now > closes else None
 
     def _quote(
-        self, uow: UnitOfWork, request: ReturnRequest, *, refund_shipping: bool, fee: bool
+        self,
+        uow: UnitOfWork,
+        request: ReturnRequest,
+        *,
+        refund_shipping: bool,
+        no_fee: frozenset[str] | set[str] = frozenset(),
     ) -> RefundQuote:
         order = uow.orders.get(request.order_id)
-        currency = order.currency
-        # units settled by the order's other returns come first, so all its returns of a line
-        # add up to the line exactly
-        already: dict[str, int] = {}
-        shipping_refunded = False
-        for other in uow.returns.for_order(order.id):
-            if other.id != request.id and other.amount_due is not None:
-                for line_id, count in other.received_units().items():
-                    already[line_id] = already.get(line_id, 0) + count
-                if other.shipping_refund is not None and not other.shipping_refund.is_zero():
-                    shipping_refunded = True
-        got = request.received_units()
-        items = lines_share(order, got, already=already, include_shipping=False)
-        kept = Money.zero(currency)
-        rate = self._settings.restocking_fee
-        if fee and rate:
-            reasons = {line.line_id: line.reason for line in request.lines}
-            chargeable = {
-                line_id: count
-                for line_id, count in got.items()
-                if reasons[line_id] not in SHOP_FAULT_REASONS
-            }
-            base = lines_share(order, chargeable, already=already, include_shipping=False)
-            kept = base * Decimal(rate)
-        shipping = (
-            order.shipping_charge
-            if refund_shipping and not shipping_refunded
-            else Money.zero(currency)
+        others = [r for r in uow.returns.for_order(order.id) if r.id != request.id]
+        shipping_refunded = any(
+            r.shipping_refund and not r.shipping_refund.is_zero() for r in others
         )
-        return RefundQuote(items, kept, shipping, items - kept + shipping)
+        return quote_return(
+            order,
+            request,
+            already=settled_units(others, uow.shipments.for_order(order.id)),
+            fee_rate=self._settings.restocking_fee,
+            shipping=refund_shipping and not shipping_refunded,
+            no_fee_lines=no_fee,
+        )
 
-    def _exchange_order(
-        self,
-        order: Order,
-        request: ReturnRequest,
-        replacements: Sequence[Replacement],
-        credit: Money,
-    ) -> PlaceOrder:
-        got = request.received_units()
-        if not replacements:
-            raise InvalidField("name at least one replacement", field="replacements", value=[])
-        lines: list[LineItem] = []
-        left = credit
-        seen: set[str] = set()
-        for index, item in enumerate(replacements):
-            if not isinstance(item, Replacement):
-                raise InvalidField(
-                    "must be a Replacement", field=f"replacements[{index}]", value=item
-                )
-            if item.line_id not in got or item.line_id in seen:
-                raise InvalidField(
-                    "must name a received line of this return, once",
-                    field=f"replacements[{index}].line_id",
-                    value=item.line_id,
-                )
-            seen.add(item.line_id)
-            subtotal = item.unit_price * got[item.line_id]
-            used = min(left, subtotal, key=lambda money: money.amount)
-            left = left - used
-            tax = item.tax if item.tax is not None else Money.zero(order.currency)
-            lines.append(
-                LineItem(
-                    line_id=item.line_id,
-                    sku=item.sku,
-                    name=item.name,
-                    quantity=got[item.line_id],
-                    unit_price=item.unit_price,
-                    discount=used,
-                    tax=tax,
-                )
+    def _check_paid(self, order: Order, due: Money) -> None:
+        """Refuse to refund from a payment still authorized but not captured enough:
+        the money is not taken yet, and the refund would come to nothing."""
+        if self._payments.gateway is None:
+            return
+        payments = self._payments.for_order(order.id)
+        if payments and payments[-1].state in OPEN_STATES and payments[-1].free_to_refund < due:
+            raise ReturnError(
+                f"order {order.id}'s payment is authorized but not captured yet; capture "
+                "it (or void what will not be captured) before refunding the return"
             )
-        return PlaceOrder(
-            customer=order.customer,
-            shipping_address=order.shipping_address,
-            lines=tuple(lines),
-            payment_token=order.payment_token,
-            channel=order.channel,
-            idempotency_key=gateway_key("exchange", request.id),
-        )
-
-    def _pay_back(self, order_id: str, amount: Money, what: tuple[str, ...]) -> Money:
-        """Refund up to ``amount`` through the gateway under a reference made of ``what``;
-        returns what was paid (zero without a gateway, a payment or anything captured)."""
-        if amount.is_zero() or self._payments.gateway is None:
-            return Money.zero(amount.currency)
-        payments = self._payments.for_order(order_id)
-        if not payments:
-            return Money.zero(amount.currency)
-        reference = gateway_key(*what)
-        plan = payments[-1].refund_plan(reference)
-        # a retry repeats the planned amount: what is left captured has shrunk by it since
-        paid = (
-            plan.amount
-            if plan is not None
-            else min(amount, payments[-1].refundable, key=lambda money: money.amount)
-        )
-        if paid.is_zero():
-            return paid
-        self._payments.refund(order_id, paid, reference=reference)
-        return paid
 
     def _change(
         self, return_id: str, change: Callable[[ReturnRequest, datetime, UnitOfWork], None]
@@ -484,12 +372,29 @@ class ReturnService(CommandRunner):
 
         return self._run(work)
 
+    def _settle(
+        self,
+        return_id: str,
+        step: Callable[[ReturnRequest, datetime], None],
+        *,
+        when: str = _R.INSPECTED.value,
+    ) -> ReturnRequest:
+        """Take a settlement ``step`` if the return is still ``when``; a return another
+        caller moved on meanwhile is returned as it is."""
 
-def _shipped_from(shipments: Sequence[Shipment], units: Mapping[str, int]) -> str | None:
-    """The location the first delivered shipment of any of the lines left from."""
-    for shipment in shipments:
-        if shipment.state == ShipmentState.DELIVERED.value and any(
-            line.line_id in units for line in shipment.lines
-        ):
-            return shipment.location
-    return None
+        def work(uow: UnitOfWork, now: datetime) -> ReturnRequest:
+            request = uow.returns.get(return_id)
+            if request.state == when:
+                step(request, now)
+                uow.returns.save(request)
+            return request
+
+        return self._run(work)
+
+
+def _default_inspection(request: ReturnRequest) -> list[Inspection]:
+    reasons = {line.line_id: line.reason for line in request.lines}
+    return [
+        Inspection(line_id, 0, count) if reasons[line_id] in _BROKEN else Inspection(line_id, count)
+        for line_id, count in sorted(request.received_units().items())
+    ]

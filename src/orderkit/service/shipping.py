@@ -14,13 +14,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from orderkit.domain.carrier import CarrierChoice, CheapestOnTime, Rate, TrackingEvent
 from orderkit.domain.inventory import StockDemand
 from orderkit.domain.order import Order
-from orderkit.domain.shipment import Shipment, expected_delivery
+from orderkit.domain.shipment import Shipment, arrived_units, expected_delivery
 from orderkit.domain.stock_changes import Allocate, Reserve, Ship
 from orderkit.errors import (
     CarrierError,
@@ -45,7 +44,6 @@ from orderkit.service.transaction import CommandRunner
 
 __all__ = ["ShippingService"]
 
-T = TypeVar("T")
 
 log = logging.getLogger("orderkit.shipping")
 
@@ -303,6 +301,8 @@ class ShippingService(CommandRunner):
         def work(uow: UnitOfWork, now: datetime) -> Shipment:
             shipment = uow.shipments.get(shipment_id)
             order = uow.orders.get(shipment.order_id)
+            if shipment.arrived:
+                _check_not_returned(shipment, uow.shipments.for_order(order.id), uow)
             replacement = None
             if resolution == "reship":
                 replacement = self._reship(uow, order, shipment, now)
@@ -394,3 +394,18 @@ class ShippingService(CommandRunner):
                 "this shop has no carriers; open it with Shop.open(..., carriers=[...])"
             )
         return list(self.carriers.values())
+
+
+def _check_not_returned(claimed: Shipment, shipments: Sequence[Shipment], uow: UnitOfWork) -> None:
+    """A delivered parcel cannot be claimed (damaged) for units the customer is returning:
+    those are settled by their return. Raises :class:`FulfilmentError`."""
+    others = arrived_units(s for s in shipments if s.id != claimed.id)
+    returns = uow.returns.for_order(claimed.order_id)
+    for line_id in claimed.units():
+        taken = sum(request.units().get(line_id, 0) for request in returns)
+        if taken > others.get(line_id, 0):
+            raise FulfilmentError(
+                f"shipment {claimed.id}: units of line {line_id} are being returned "
+                f"({', '.join(r.id for r in returns if r.units().get(line_id))}); "
+                "settle them through the return"
+            )

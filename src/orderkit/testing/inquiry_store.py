@@ -12,13 +12,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orderkit.domain.events import (
+from orderkit.domain.inquiries import Inquiry
+from orderkit.domain.return_events import (
     InquiryAnswered,
     InquiryCustomerReplied,
     InquiryOpened,
     InquiryResolved,
 )
-from orderkit.domain.inquiries import Inquiry
 from orderkit.errors import (
     ConcurrencyError,
     DuplicateKey,

@@ -16,15 +16,17 @@ from hypothesis import strategies as st
 
 from orderkit.domain.events import (
     DomainEvent,
-    InquiryOpened,
     OrderAcknowledged,
     OrderPlaced,
+)
+from orderkit.domain.inquiries import Inquiry
+from orderkit.domain.order import Order
+from orderkit.domain.return_events import (
+    InquiryOpened,
     ReturnApproved,
     ReturnReceived,
     ReturnRequested,
 )
-from orderkit.domain.inquiries import Inquiry
-from orderkit.domain.order import Order
 from orderkit.domain.returns import Inspection, ReturnLine, ReturnRequest
 from orderkit.errors import (
     ConcurrencyError,
@@ -71,7 +73,8 @@ def settled_return(return_id: str, order_id: str, *, at: datetime = T0) -> Retur
     request = make_return(return_id, order_id, at=at)
     request.approve("Send it to the returns desk.", at)
     request.receive(None, at + timedelta(days=3))
-    request.inspect([Inspection("L2", 0, 1), Inspection("L1", 1)], "WH-1", at + timedelta(days=4))
+    inspections = [Inspection("L2", 0, 1), Inspection("L1", 1, location="WH-1")]
+    request.inspect(inspections, at + timedelta(days=4))
     request.decide_refund(Money("12.80", "EUR"), Money("1.00", "EUR"), Money("4.90", "EUR"))
     request.mark_refunded(Money("12.80", "EUR"), at + timedelta(days=4))
     request.close(at + timedelta(days=5))
@@ -152,7 +155,7 @@ class ReturnStoreContract:
             assert loaded.pending_events == []
         loaded = _return(store, "ret-2")
         assert (loaded.state, loaded.amount_refunded) == ("closed", Money("12.80", "EUR"))
-        assert loaded.inspections == (Inspection("L1", 1), Inspection("L2", 0, 1))
+        assert loaded.inspections == (Inspection("L1", 1, location="WH-1"), Inspection("L2", 0, 1))
 
     @_PROPERTY
     @given(data=st.data())
@@ -178,7 +181,7 @@ class ReturnStoreContract:
             request.receive(units if any(units.values()) else None, T0)
         if steps >= 3:
             results = data.draw(oks.inspections(request.received_units()), label="inspections")
-            request.inspect(results, "WH-1", T0)
+            request.inspect(results, T0)
         _add(store, request)
         loaded = _return(store, request.id)
         assert dumps(loaded) == dumps(request)

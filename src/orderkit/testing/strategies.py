@@ -211,24 +211,26 @@ def return_lines(
     )
 
 
-def inspections(received: Mapping[str, int]) -> st.SearchStrategy[list[Inspection]]:
+def inspections(
+    received: Mapping[str, int], location: str | None = "WH-1"
+) -> st.SearchStrategy[list[Inspection]]:
     """Valid inspection results for the ``received`` units (line id -> units, as
     :meth:`ReturnRequest.received_units` gives): one :class:`Inspection` per line that
-    received units, restocked plus written off coming to those units, in any order.
-    Lines at zero get none. Raises :class:`~hypothesis.errors.InvalidArgument` for a
-    negative count."""
+    received units, restocked plus written off coming to those units, in any order,
+    restocked ones at ``location`` (None: for the service to fill in). Lines at zero get
+    none. Raises :class:`~hypothesis.errors.InvalidArgument` for a negative count."""
     negative = sorted(line_id for line_id, count in received.items() if count < 0)
     if negative:
         raise InvalidArgument(f"line {negative[0]!r} received a negative number of units")
     lines = sorted((line_id, count) for line_id, count in received.items() if count > 0)
-    return st.tuples(*(_inspection(line_id, count) for line_id, count in lines)).flatmap(
+    return st.tuples(*(_inspection(line_id, count, location) for line_id, count in lines)).flatmap(
         st.permutations
     )
 
 
-def _inspection(line_id: str, count: int) -> st.SearchStrategy[Inspection]:
+def _inspection(line_id: str, count: int, location: str | None) -> st.SearchStrategy[Inspection]:
     return st.integers(min_value=0, max_value=count).map(
-        lambda restock: Inspection(line_id, restock, count - restock)
+        lambda restock: Inspection(line_id, restock, count - restock, location if restock else None)
     )
 
 

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Generic, TypeVar
 
 import attrs
-from attrs import define
 
+from orderkit.adapters.memory_outbox import MemoryOutbox
 from orderkit.adapters.memory_stock import MemoryStock, MemoryStockRepository
 from orderkit.adapters.repository import (
     Aggregate,
@@ -27,7 +27,7 @@ from orderkit.adapters.repository import (
     StagedUnitOfWork,
     check_page,
 )
-from orderkit.domain.events import DomainEvent, aggregate_of
+from orderkit.domain.events import DomainEvent
 from orderkit.domain.inquiries import Inquiry
 from orderkit.domain.order import Order
 from orderkit.domain.payment import Payment
@@ -44,7 +44,7 @@ from orderkit.errors import (
     ReturnNotFound,
     ShipmentNotFound,
 )
-from orderkit.ports import DeadLetter, Notification, OutboxRecord
+from orderkit.ports import Notification
 
 __all__ = [
     "ManualClock",
@@ -65,7 +65,7 @@ _FIELDS = {
     for cls in (Order, Payment, Shipment, ReturnRequest, Inquiry)
 }
 T = TypeVar("T", Order, Payment, Shipment, ReturnRequest, Inquiry)
-D = TypeVar("D", ReturnRequest, Inquiry)
+D = TypeVar("D", Payment, Shipment, ReturnRequest, Inquiry)
 
 
 def _private_copy(aggregate: T) -> T:
@@ -148,76 +148,9 @@ class MemoryOrderRepository(StagedOrders):
         return [_private_copy(order) for order in matches[offset : offset + limit]]
 
 
-class MemoryPaymentRepository(StagedPayments):
-    """The payment repository of one :class:`MemoryUnitOfWork`."""
-
-    def __init__(self, store: MemoryStore) -> None:
-        super().__init__()
-        self._store = store
-
-    def get(self, payment_id: str) -> Payment:
-        """A private copy of the committed payment; raises PaymentNotFound if absent."""
-        with self._store.lock:
-            stored = self._store.payments.get(payment_id)
-        if stored is None:
-            raise PaymentNotFound(f"no payment with id {payment_id!r}")
-        return _private_copy(stored)
-
-    def for_order(self, order_id: str) -> Sequence[Payment]:
-        """Private copies of the order's committed payments, oldest first."""
-        with self._store.lock:
-            found = [p for p in self._store.payments.values() if p.order_id == order_id]
-        found.sort(key=lambda payment: (payment.created_at, payment.id))
-        return [_private_copy(payment) for payment in found]
-
-    def by_authorization(self, authorization_id: str) -> Payment | None:
-        """A private copy of the committed payment holding ``authorization_id``, or None."""
-        with self._store.lock:
-            payment_id = self._store.authorizations.get(authorization_id)
-            return None if payment_id is None else self.get(payment_id)
-
-
-class MemoryShipmentRepository(StagedShipments):
-    """The shipment repository of one :class:`MemoryUnitOfWork`."""
-
-    def __init__(self, store: MemoryStore) -> None:
-        super().__init__()
-        self._store = store
-
-    def get(self, shipment_id: str) -> Shipment:
-        """A private copy of the committed shipment; raises ShipmentNotFound if absent."""
-        with self._store.lock:
-            stored = self._store.shipments.get(shipment_id)
-        if stored is None:
-            raise ShipmentNotFound(f"no shipment with id {shipment_id!r}")
-        return _private_copy(stored)
-
-    def for_order(self, order_id: str) -> Sequence[Shipment]:
-        """Private copies of the order's committed shipments, oldest first."""
-        with self._store.lock:
-            found = [s for s in self._store.shipments.values() if s.order_id == order_id]
-        found.sort(key=lambda shipment: (shipment.created_at, shipment.id))
-        return [_private_copy(shipment) for shipment in found]
-
-    def by_tracking_number(self, tracking_number: str) -> Shipment | None:
-        """A private copy of the committed shipment with that tracking number, or None."""
-        with self._store.lock:
-            shipment_id = self._store.tracking_numbers.get(tracking_number)
-            return None if shipment_id is None else self.get(shipment_id)
-
-    def list(
-        self, *, state: str | None = None, limit: int = 50, offset: int = 0
-    ) -> Sequence[Shipment]:
-        """Private copies of committed shipments in ``state``, oldest first, paged."""
-        check_page(limit, offset)
-        with self._store.lock:
-            found = [s for s in self._store.shipments.values() if state is None or s.state == state]
-        found.sort(key=lambda shipment: (shipment.created_at, shipment.id))
-        return [_private_copy(shipment) for shipment in found[offset : offset + limit]]
-
-
 class _MemoryDocuments(Generic[D]):
-    """Reads of one kind of order document (returns, inquiries) from a :class:`MemoryStore`."""
+    """Reads of one kind of order document (payments, shipments, returns, inquiries) from
+    a :class:`MemoryStore`."""
 
     _table: ClassVar[str]
     _kind: ClassVar[str]
@@ -250,6 +183,42 @@ class _MemoryDocuments(Generic[D]):
             found = [d for d in self._committed().values() if state is None or d.state == state]
         found.sort(key=lambda document: (document.created_at, document.id))
         return [_private_copy(document) for document in found[offset : offset + limit]]
+
+
+class MemoryPaymentRepository(_MemoryDocuments[Payment], StagedPayments):
+    """The payment repository of one :class:`MemoryUnitOfWork`."""
+
+    _table = "payments"
+    _kind = "payment"
+    _missing = PaymentNotFound
+
+    def __init__(self, store: MemoryStore) -> None:
+        super().__init__()
+        self._store = store
+
+    def by_authorization(self, authorization_id: str) -> Payment | None:
+        """A private copy of the committed payment holding ``authorization_id``, or None."""
+        with self._store.lock:
+            payment_id = self._store.authorizations.get(authorization_id)
+            return None if payment_id is None else self.get(payment_id)
+
+
+class MemoryShipmentRepository(_MemoryDocuments[Shipment], StagedShipments):
+    """The shipment repository of one :class:`MemoryUnitOfWork`."""
+
+    _table = "shipments"
+    _kind = "shipment"
+    _missing = ShipmentNotFound
+
+    def __init__(self, store: MemoryStore) -> None:
+        super().__init__()
+        self._store = store
+
+    def by_tracking_number(self, tracking_number: str) -> Shipment | None:
+        """A private copy of the committed shipment with that tracking number, or None."""
+        with self._store.lock:
+            shipment_id = self._store.tracking_numbers.get(tracking_number)
+            return None if shipment_id is None else self.get(shipment_id)
 
 
 class MemoryReturnRepository(_MemoryDocuments[ReturnRequest], StagedReturns):
@@ -374,135 +343,6 @@ class MemoryUnitOfWork(
                 f"{kind} {aggregate.id} was changed by someone else "
                 f"(version {current.version}, this copy has {aggregate.version})"
             )
-
-
-@define
-class _OutboxRow:
-    seq: int
-    aggregate_id: str
-    event: DomainEvent
-    available_at: datetime
-    attempts: int = 0
-    lease_owner: str | None = None
-    lease_until: datetime | None = None
-
-
-class MemoryOutbox:
-    """The outbox of a :class:`MemoryStore`, with the same claim rules as the SQL one."""
-
-    def __init__(self, lock: threading.RLock) -> None:
-        self._lock = lock
-        self._next_seq = 1
-        self._pending: dict[int, _OutboxRow] = {}
-        self._events: dict[int, DomainEvent] = {}
-        self._processed: set[tuple[str, int]] = set()
-        self._letters: dict[tuple[str, int], DeadLetter] = {}
-
-    def append(self, events: Sequence[DomainEvent]) -> None:
-        """Add committed events (the unit of work calls this under the store lock)."""
-        with self._lock:
-            for event in events:
-                seq = self._next_seq
-                self._next_seq += 1
-                self._pending[seq] = _OutboxRow(seq, aggregate_of(event), event, event.occurred_at)
-                self._events[seq] = event
-
-    def claim(
-        self, *, worker: str, limit: int, lease_seconds: float, now: datetime
-    ) -> Sequence[OutboxRecord]:
-        """Lease up to ``limit`` due events to ``worker`` in seq order, skipping every event
-        of an aggregate whose earlier event is leased or not yet due."""
-        claimed: list[OutboxRecord] = []
-        held_back: set[str] = set()
-        until = now + timedelta(seconds=lease_seconds)
-        with self._lock:
-            for row in self._pending.values():
-                if len(claimed) >= limit:
-                    break
-                if row.aggregate_id in held_back:
-                    continue
-                leased = row.lease_until is not None and row.lease_until > now
-                if row.available_at > now or leased:
-                    held_back.add(row.aggregate_id)
-                    continue
-                row.lease_owner, row.lease_until = worker, until
-                claimed.append(OutboxRecord(row.seq, row.aggregate_id, row.event, row.attempts))
-        return claimed
-
-    def release(self, seqs: Sequence[int], *, worker: str) -> None:
-        """Clear the lease on each of ``seqs`` that ``worker`` holds; others are left alone."""
-        with self._lock:
-            for seq in seqs:
-                row = self._pending.get(seq)
-                if row is not None and row.lease_owner == worker:
-                    row.lease_owner = row.lease_until = None
-
-    def is_processed(self, handler: str, seq: int) -> bool:
-        """True when ``handler`` was marked as having processed ``seq``."""
-        with self._lock:
-            return (handler, seq) in self._processed
-
-    def mark_processed(self, handler: str, seq: int) -> None:
-        """Remember that ``handler`` processed ``seq``; repeating it is harmless."""
-        with self._lock:
-            self._processed.add((handler, seq))
-
-    def renew(self, seq: int, *, worker: str, lease_seconds: float, now: datetime) -> bool:
-        """Extend ``worker``'s lease on ``seq`` to ``now + lease_seconds``.
-
-        Returns False when ``worker`` no longer holds it (released, finished or taken over)."""
-        with self._lock:
-            row = self._pending.get(seq)
-            if row is None or row.lease_owner != worker:
-                return False
-            row.lease_until = now + timedelta(seconds=lease_seconds)
-            return True
-
-    def finish(self, seq: int, *, worker: str, now: datetime) -> None:
-        """Drop ``seq`` from the pending events if ``worker`` holds it; otherwise do nothing."""
-        with self._lock:
-            row = self._pending.get(seq)
-            if row is not None and row.lease_owner == worker:
-                del self._pending[seq]
-
-    def postpone(self, seq: int, *, worker: str, until: datetime) -> None:
-        """If ``worker`` holds ``seq``: count a failed attempt, release the lease and make
-        the event due again at ``until``."""
-        with self._lock:
-            row = self._pending.get(seq)
-            if row is not None and row.lease_owner == worker:
-                row.attempts += 1
-                row.available_at = until
-                row.lease_owner = row.lease_until = None
-
-    def dead_letter(self, letter: DeadLetter) -> None:
-        """Store ``letter``, replacing any earlier letter for the same handler and seq."""
-        with self._lock:
-            self._letters[(letter.handler, letter.seq)] = letter
-
-    def dead_letters(self) -> Sequence[DeadLetter]:
-        """Every dead letter, ordered by seq, then handler."""
-        with self._lock:
-            return [self._letters[key] for key in sorted(self._letters, key=lambda k: (k[1], k[0]))]
-
-    def remove_dead_letter(self, handler: str, seq: int) -> None:
-        """Forget the dead letter of ``handler`` for ``seq``, if there is one."""
-        with self._lock:
-            self._letters.pop((handler, seq), None)
-
-    def pending(self) -> int:
-        """How many appended events are not yet finished."""
-        with self._lock:
-            return len(self._pending)
-
-    def history(self, aggregate_id: str) -> Sequence[OutboxRecord]:
-        """Every appended event of ``aggregate_id``, finished or not, by seq."""
-        with self._lock:
-            return [
-                OutboxRecord(seq, aggregate_id, event)
-                for seq, event in self._events.items()
-                if aggregate_of(event) == aggregate_id
-            ]
 
 
 class MemoryNotifier:

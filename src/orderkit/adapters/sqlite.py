@@ -28,44 +28,42 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Literal, TypeVar
-
-from attrs import frozen
+from typing import Any, Literal
 
 from orderkit.adapters import sql
 from orderkit.adapters.repository import (
-    StagedInquiries,
     StagedOrders,
-    StagedPayments,
-    StagedReturns,
-    StagedShipments,
     StagedUnitOfWork,
     check_page,
 )
+from orderkit.adapters.sqlite_documents import (
+    INQUIRIES,
+    PAYMENTS,
+    RETURNS,
+    SHIPMENTS,
+    SqliteInquiryRepository,
+    SqlitePaymentRepository,
+    SqliteReturnRepository,
+    SqliteShipmentRepository,
+    load_document,
+    sortable,
+    write_document,
+)
 from orderkit.adapters.sqlite_stock import SqliteStockRepository, apply_stock_changes
 from orderkit.domain.events import DomainEvent, aggregate_of
-from orderkit.domain.inquiries import Inquiry
 from orderkit.domain.order import Order
-from orderkit.domain.payment import Payment
-from orderkit.domain.returns import ReturnRequest
-from orderkit.domain.shipment import Shipment
 from orderkit.errors import (
     ConcurrencyError,
     CorruptRecord,
     DuplicateKey,
-    InquiryNotFound,
     InvalidSettings,
     NotAnOrderkitDatabase,
-    NotFound,
     OrderNotFound,
-    PaymentNotFound,
-    ReturnNotFound,
     SchemaTooNew,
-    ShipmentNotFound,
     StorageError,
 )
 from orderkit.ports import DeadLetter, OutboxRecord
-from orderkit.serialization import dumps, dumps_event, loads, loads_event
+from orderkit.serialization import dumps, dumps_event, loads_event
 
 __all__ = [
     "SqliteInquiryRepository",
@@ -84,11 +82,6 @@ log = logging.getLogger("orderkit.sqlite")
 
 def _ts(moment: datetime) -> float:
     return moment.timestamp()
-
-
-def _sortable(moment: datetime) -> str:
-    """A time as ISO text in UTC: the text sorts like the instants."""
-    return moment.astimezone(timezone.utc).isoformat()
 
 
 def _from_ts(seconds: float) -> datetime:
@@ -218,23 +211,6 @@ def _close_all(connections: list[sqlite3.Connection]) -> None:
         connections.pop().close()
 
 
-A = TypeVar("A", Order, Payment, Shipment, ReturnRequest, Inquiry)
-D = TypeVar("D", ReturnRequest, Inquiry)
-
-
-def _load(row: tuple[int, str] | None, what: str, cls: type[A]) -> A | None:
-    if row is None:
-        return None
-    version, document = row
-    try:
-        aggregate = loads(document, cls)
-    except Exception as error:
-        kind = cls.__name__.lower()
-        raise CorruptRecord(f"{kind} {what} cannot be read back: {error!r}") from None
-    aggregate.version = version
-    return aggregate
-
-
 class SqliteOrderRepository(StagedOrders):
     """Orders in SQLite; changes are staged and written by the unit of work's commit."""
 
@@ -247,7 +223,7 @@ class SqliteOrderRepository(StagedOrders):
 
         Raises OrderNotFound if absent, CorruptRecord if its document cannot be read back."""
         row = self._sqlite.connection().execute(sql.SELECT_ORDER, {"id": order_id}).fetchone()
-        order = _load(row, order_id, Order)
+        order = load_document(row, order_id, Order)
         if order is None:
             raise OrderNotFound(order_id)
         return order
@@ -255,7 +231,7 @@ class SqliteOrderRepository(StagedOrders):
     def find_by_idempotency_key(self, key: str) -> Order | None:
         """The committed order placed with ``key``, or None; raises CorruptRecord if unreadable."""
         row = self._sqlite.connection().execute(sql.SELECT_ORDER_BY_KEY, {"key": key}).fetchone()
-        return _load(row, f"with idempotency key {key!r}", Order)
+        return load_document(row, f"with idempotency key {key!r}", Order)
 
     def list(
         self,
@@ -273,137 +249,9 @@ class SqliteOrderRepository(StagedOrders):
             sql.LIST_ORDERS,
             {"state": state, "customer_id": customer_id, "limit": limit, "offset": offset},
         )
-        return [order for row in rows if (order := _load(row, "in a list", Order)) is not None]
-
-
-class SqlitePaymentRepository(StagedPayments):
-    """Payments in SQLite; changes are staged and written by the unit of work's commit."""
-
-    def __init__(self, store: SqliteStore) -> None:
-        super().__init__()
-        self._sqlite = store
-
-    def get(self, payment_id: str) -> Payment:
-        """Read the committed payment; raises PaymentNotFound if absent, CorruptRecord if
-        its document cannot be read back."""
-        row = self._sqlite.connection().execute(sql.SELECT_PAYMENT, {"id": payment_id}).fetchone()
-        payment = _load(row, payment_id, Payment)
-        if payment is None:
-            raise PaymentNotFound(f"no payment with id {payment_id!r}")
-        return payment
-
-    def for_order(self, order_id: str) -> Sequence[Payment]:
-        """The order's committed payments, oldest first."""
-        rows = self._sqlite.connection().execute(sql.PAYMENTS_OF_ORDER, {"order_id": order_id})
-        return [p for row in rows if (p := _load(row, f"of order {order_id}", Payment))]
-
-    def by_authorization(self, authorization_id: str) -> Payment | None:
-        """The committed payment holding ``authorization_id``, or None."""
-        row = (
-            self._sqlite.connection()
-            .execute(sql.PAYMENT_BY_AUTHORIZATION, {"authorization_id": authorization_id})
-            .fetchone()
-        )
-        return _load(row, f"with authorization {authorization_id!r}", Payment)
-
-
-class SqliteShipmentRepository(StagedShipments):
-    """Shipments in SQLite; changes are staged and written by the unit of work's commit."""
-
-    def __init__(self, store: SqliteStore) -> None:
-        super().__init__()
-        self._sqlite = store
-
-    def get(self, shipment_id: str) -> Shipment:
-        """Read the committed shipment; raises ShipmentNotFound if absent."""
-        row = self._sqlite.connection().execute(sql.SELECT_SHIPMENT, {"id": shipment_id})
-        shipment = _load(row.fetchone(), shipment_id, Shipment)
-        if shipment is None:
-            raise ShipmentNotFound(f"no shipment with id {shipment_id!r}")
-        return shipment
-
-    def for_order(self, order_id: str) -> Sequence[Shipment]:
-        """The order's committed shipments, oldest first."""
-        rows = self._sqlite.connection().execute(sql.SHIPMENTS_OF_ORDER, {"order_id": order_id})
-        return [s for row in rows if (s := _load(row, f"of order {order_id}", Shipment))]
-
-    def by_tracking_number(self, tracking_number: str) -> Shipment | None:
-        """The committed shipment with that tracking number, or None."""
-        row = self._sqlite.connection().execute(
-            sql.SHIPMENT_BY_TRACKING, {"tracking_number": tracking_number}
-        )
-        return _load(row.fetchone(), f"with tracking number {tracking_number!r}", Shipment)
-
-    def list(
-        self, *, state: str | None = None, limit: int = 50, offset: int = 0
-    ) -> Sequence[Shipment]:
-        """Committed shipments in ``state``, oldest first, paged in SQL."""
-        check_page(limit, offset)
-        rows = self._sqlite.connection().execute(
-            sql.LIST_SHIPMENTS, {"state": state, "limit": limit, "offset": offset}
-        )
-        return [s for row in rows if (s := _load(row, "in a list", Shipment))]
-
-
-class _SqliteDocuments(Generic[D]):
-    """Reads of one kind of plain order document (returns, inquiries) from SQLite."""
-
-    _statements: ClassVar[sql.DocumentStatements]
-    _class: ClassVar[type[Any]]
-    _kind: ClassVar[str]
-    _missing: ClassVar[type[NotFound]]
-    _sqlite: SqliteStore
-
-    def _read(self, row: tuple[int, str] | None, what: str) -> D | None:
-        loaded: D | None = _load(row, what, self._class)
-        return loaded
-
-    def get(self, aggregate_id: str) -> D:
-        """Read the committed document; raises its NotFound error if absent."""
-        row = self._sqlite.connection().execute(self._statements.select, {"id": aggregate_id})
-        found = self._read(row.fetchone(), aggregate_id)
-        if found is None:
-            raise self._missing(f"no {self._kind} with id {aggregate_id!r}")
-        return found
-
-    def for_order(self, order_id: str) -> Sequence[D]:
-        """The order's committed documents, oldest first."""
-        rows = self._sqlite.connection().execute(self._statements.of_order, {"order_id": order_id})
-        return [d for row in rows if (d := self._read(row, f"of order {order_id}")) is not None]
-
-    def list(self, *, state: str | None = None, limit: int = 50, offset: int = 0) -> Sequence[D]:
-        """Committed documents in ``state``, oldest first, paged in SQL."""
-        check_page(limit, offset)
-        rows = self._sqlite.connection().execute(
-            self._statements.list, {"state": state, "limit": limit, "offset": offset}
-        )
-        return [d for row in rows if (d := self._read(row, "in a list")) is not None]
-
-
-class SqliteReturnRepository(_SqliteDocuments[ReturnRequest], StagedReturns):
-    """Return requests in SQLite; changes are staged and written by the commit."""
-
-    _statements = sql.RETURNS
-    _class = ReturnRequest
-    _kind = "return"
-    _missing = ReturnNotFound
-
-    def __init__(self, store: SqliteStore) -> None:
-        super().__init__()
-        self._sqlite = store
-
-
-class SqliteInquiryRepository(_SqliteDocuments[Inquiry], StagedInquiries):
-    """Customer inquiries in SQLite; changes are staged and written by the commit."""
-
-    _statements = sql.INQUIRIES
-    _class = Inquiry
-    _kind = "inquiry"
-    _missing = InquiryNotFound
-
-    def __init__(self, store: SqliteStore) -> None:
-        super().__init__()
-        self._sqlite = store
+        return [
+            order for row in rows if (order := load_document(row, "in a list", Order)) is not None
+        ]
 
 
 class SqliteUnitOfWork(
@@ -445,13 +293,13 @@ class SqliteUnitOfWork(
                 for order, is_new in self.orders.staged.values():
                     _write_order(conn, order, is_new)
                 for shipment, is_new in self.shipments.staged.values():
-                    _write_shipment(conn, shipment, is_new)
+                    write_document(conn, SHIPMENTS, shipment, shipment.tracking_number, is_new)
                 for payment, is_new in self.payments.staged.values():
-                    _write_payment(conn, payment, is_new)
+                    write_document(conn, PAYMENTS, payment, payment.authorization_id, is_new)
                 for request, is_new in self.returns.staged.values():
-                    _write_document(conn, _RETURNS, request, None, is_new)
+                    write_document(conn, RETURNS, request, None, is_new)
                 for inquiry, is_new in self.inquiries.staged.values():
-                    _write_document(conn, _INQUIRIES, inquiry, None, is_new)
+                    write_document(conn, INQUIRIES, inquiry, None, is_new)
                 for event in events:
                     conn.execute(
                         sql.INSERT_EVENT,
@@ -480,7 +328,7 @@ def _write_order(conn: sqlite3.Connection, order: Order, is_new: bool) -> None:
     if is_new:
         params.update(
             customer_id=order.customer.id,
-            placed_at=_sortable(order.placed_at),
+            placed_at=sortable(order.placed_at),
             idempotency_key=order.idempotency_key,
         )
         try:
@@ -495,97 +343,6 @@ def _write_order(conn: sqlite3.Connection, order: Order, is_new: bool) -> None:
             raise OrderNotFound(order.id)
         raise ConcurrencyError(
             f"order {order.id} was changed by someone else since version {order.version - 1}"
-        )
-
-
-@frozen
-class _Table:
-    """How one kind of document aggregate (payment, shipment) is written: its statements,
-    its unique lookup column and the error for a missing row."""
-
-    kind: str
-    insert: str
-    update: str
-    exists: str
-    unique: str | None  # the column besides the id that must be unique, if any
-    missing: type[NotFound]
-
-
-_PAYMENTS = _Table(
-    "payment",
-    sql.INSERT_PAYMENT,
-    sql.UPDATE_PAYMENT,
-    sql.PAYMENT_EXISTS,
-    "authorization_id",
-    PaymentNotFound,
-)
-_SHIPMENTS = _Table(
-    "shipment",
-    sql.INSERT_SHIPMENT,
-    sql.UPDATE_SHIPMENT,
-    sql.SHIPMENT_EXISTS,
-    "tracking_number",
-    ShipmentNotFound,
-)
-
-
-_RETURNS = _Table(
-    "return", sql.RETURNS.insert, sql.RETURNS.update, sql.RETURNS.exists, None, ReturnNotFound
-)
-_INQUIRIES = _Table(
-    "inquiry",
-    sql.INQUIRIES.insert,
-    sql.INQUIRIES.update,
-    sql.INQUIRIES.exists,
-    None,
-    InquiryNotFound,
-)
-
-
-def _write_payment(conn: sqlite3.Connection, payment: Payment, is_new: bool) -> None:
-    _write_document(conn, _PAYMENTS, payment, payment.authorization_id, is_new)
-
-
-def _write_shipment(conn: sqlite3.Connection, shipment: Shipment, is_new: bool) -> None:
-    _write_document(conn, _SHIPMENTS, shipment, shipment.tracking_number, is_new)
-
-
-def _write_document(
-    conn: sqlite3.Connection,
-    table: _Table,
-    aggregate: Payment | Shipment | ReturnRequest | Inquiry,
-    unique: str | None,
-    is_new: bool,
-) -> None:
-    """Insert or version-checked update of one document row; the unit of work has
-    already raised ``aggregate.version``."""
-    params: dict[str, Any] = {
-        "id": aggregate.id,
-        "version": aggregate.version,
-        "state": aggregate.state,
-        "document": dumps(aggregate),
-    }
-    if table.unique is not None:
-        params[table.unique] = unique
-    try:
-        if is_new:
-            params.update(order_id=aggregate.order_id, created_at=_sortable(aggregate.created_at))
-            conn.execute(table.insert, params)
-            return
-        params["expected"] = aggregate.version - 1
-        updated = conn.execute(table.update, params).rowcount
-    except sqlite3.IntegrityError as error:
-        unique_column = table.unique or "id"
-        what = unique_column.replace("_", " ") if unique_column in str(error) else "id"
-        raise DuplicateKey(
-            f"a {table.kind} with this {what} already exists ({aggregate.id})"
-        ) from None
-    if updated != 1:
-        if conn.execute(table.exists, {"id": aggregate.id}).fetchone() is None:
-            raise table.missing(f"no {table.kind} with id {aggregate.id!r}")
-        raise ConcurrencyError(
-            f"{table.kind} {aggregate.id} was changed by someone else since version "
-            f"{aggregate.version - 1}"
         )
 
 

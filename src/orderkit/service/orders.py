@@ -28,14 +28,14 @@ from orderkit.service.lines import LineProgress, line_progress
 from orderkit.service.payments import PaymentService
 from orderkit.service.payments import gateway_key as payment_key
 from orderkit.service.settings import ShopSettings
-from orderkit.service.transaction import Retry, run_and_dispatch
+from orderkit.service.transaction import CommandRunner
 
 __all__ = ["OrderService"]
 
 Change = Callable[[Order, datetime, UnitOfWork], None]
 
 
-class OrderService:
+class OrderService(CommandRunner):
     """Commands and queries on orders. Reach it as ``shop.orders``.
 
     Every command is one unit of work. Events are dispatched after commit. A
@@ -309,20 +309,3 @@ class OrderService:
             return order
 
         return self._run(work, retry_on=ConcurrencyError)
-
-    def _run(
-        self,
-        work: Callable[[UnitOfWork, datetime], Order],
-        *,
-        retry_on: Retry,
-    ) -> Order:
-        """Run ``work`` as one command (see :func:`run_command`), then dispatch inline."""
-        inline = self._settings.dispatch == "inline"
-        return run_and_dispatch(
-            self._uow,
-            self._clock,
-            work,
-            retries=self._settings.concurrency_retries,
-            retry_on=retry_on,
-            dispatcher=self._dispatcher if inline else None,
-        )

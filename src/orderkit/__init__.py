@@ -180,7 +180,7 @@ from orderkit.ports import (
     PaymentGateway,
     Store,
 )
-from orderkit.service.commands import PlaceOrder
+from orderkit.service.commands import PlaceOrder, RequestReturn
 from orderkit.service.fulfilment import PickListLine
 from orderkit.service.history import HistoryEntry
 from orderkit.service.inquiries import InquiryCase
@@ -310,6 +310,7 @@ __all__ = [
     "RefundQuote",
     "RefundRecord",
     "Replacement",
+    "RequestReturn",
     "Reservation",
     "ReservationNotFound",
     "ReturnApproved",

@@ -8,6 +8,7 @@ from typing import Any
 from attrs import Attribute, evolve, field, frozen
 
 from orderkit.domain.order import _lines, check_order_lines
+from orderkit.domain.return_values import ReturnLine
 from orderkit.domain.values import (
     MAX_ID_LENGTH,
     Address,
@@ -16,12 +17,13 @@ from orderkit.domain.values import (
     SalesChannel,
     check_payment_token,
     check_text,
+    text,
 )
 from orderkit.errors import InvalidField
 from orderkit.money import Money
 from orderkit.serialization import dumps, loads_untrusted
 
-__all__ = ["PlaceOrder"]
+__all__ = ["PlaceOrder", "RequestReturn"]
 
 
 def _token(_instance: object, _attribute: Attribute[Any], value: object) -> None:
@@ -93,5 +95,29 @@ class PlaceOrder:
         """Build from untrusted JSON (a web form), strictly.
 
         Raises as :func:`~orderkit.serialization.loads_untrusted` does.
+        """
+        return loads_untrusted(text, cls)
+
+
+def _return_lines(value: object) -> tuple[ReturnLine, ...]:
+    lines = tuple(value) if isinstance(value, (list, tuple)) else ()
+    if not lines or not all(isinstance(line, ReturnLine) for line in lines):
+        raise InvalidField("must be a non-empty list of ReturnLine", field="lines", value=value)
+    return lines
+
+
+@frozen
+class RequestReturn:
+    """A customer's return request for ``order_id``, as a web form sends it: build it from
+    untrusted JSON with :meth:`from_json` and pass it to ``shop.returns.submit``."""
+
+    order_id: str = field(validator=text(MAX_ID_LENGTH))
+    lines: tuple[ReturnLine, ...] = field(converter=_return_lines)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> RequestReturn:
+        """Build from untrusted JSON (``{"order_id": ..., "lines": [{"line_id": ...,
+        "quantity": ..., "reason": ..., "note": ...}]}``), strictly: unknown keys, wrong
+        types, oversized text and non-positive quantities are refused with a typed error.
         """
         return loads_untrusted(text, cls)

@@ -44,7 +44,7 @@ from orderkit.domain.values import MAX_ID_LENGTH, check_text
 from orderkit.errors import InvalidField, ReturnError
 from orderkit.money import Money
 from orderkit.ports import Clock, IdSource, UnitOfWork, UnitOfWorkFactory
-from orderkit.service.commands import PlaceOrder
+from orderkit.service.commands import PlaceOrder, RequestReturn
 from orderkit.service.dispatch import Dispatcher
 from orderkit.service.exchanges import SETTLED, ExchangeSteps
 from orderkit.service.payments import PaymentService
@@ -203,6 +203,13 @@ class ReturnService(ExchangeSteps):
             return request
 
         return self._run(work)
+
+    def submit(self, command: RequestReturn) -> ReturnRequest:
+        """:meth:`request` from a :class:`~orderkit.service.commands.RequestReturn`
+        (a web form's JSON through ``RequestReturn.from_json``)."""
+        if not isinstance(command, RequestReturn):
+            raise InvalidField("must be a RequestReturn command", field="command", value=command)
+        return self.request(command.order_id, command.lines)
 
     def approve(self, return_id: str, instructions: str | None = None) -> ReturnRequest:
         """Approve the return; the customer is sent ``instructions`` (default

@@ -323,6 +323,14 @@ class ReturnRequest:
         self.resolution = resolution
         self.amount_due, self.restocking_fee, self.shipping_refund = due, fee, shipping
 
+    def withdraw_decision(self) -> None:
+        """Forget an exchange decided but not placed (the replacement was out of stock, or
+        the difference declined), so the return can be settled afresh."""
+        if self.state != _R.INSPECTED.value or self.resolution != "exchange":
+            raise ReturnError(f"return {self.id} has no exchange decision to withdraw")
+        self.resolution = None
+        self.amount_due = self.restocking_fee = self.shipping_refund = None
+
     def mark_refunded(self, paid: Money, at: datetime) -> None:
         """The decided refund went out: ``paid`` of the amount due (never more)."""
         if self.resolution != "refund" or self.amount_due is None:

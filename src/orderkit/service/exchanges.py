@@ -17,7 +17,7 @@ from orderkit.domain.order import Order
 from orderkit.domain.return_pricing import RefundQuote, Replacement, exchange_lines
 from orderkit.domain.returns import ReturnRequest, ReturnState
 from orderkit.domain.values import MAX_ID_LENGTH, check_text
-from orderkit.errors import InvalidField
+from orderkit.errors import InvalidField, OutOfStock, PaymentDeclined, ReturnError
 from orderkit.money import Money
 from orderkit.ports import UnitOfWork, UnitOfWorkFactory
 from orderkit.service.commands import PlaceOrder
@@ -67,10 +67,12 @@ class ExchangeSteps(CommandRunner):
         method is charged the difference (the new order's total); when they cost less,
         the credit left over is refunded. The new order is placed (its stock reserved)
         and acknowledged; it then ships like any other, and the return closes when it
-        arrives. If it is cancelled before it ships, the credit is refunded.
+        arrives. If it is cancelled before it ships, the credit is refunded (and the return
+        closed).
 
-        Raises :class:`~orderkit.errors.OutOfStock` when a replacement is not in stock
-        (the return stays inspected: refund it instead, or try another variant).
+        Raises :class:`~orderkit.errors.OutOfStock` when a replacement is not in stock, and
+        :class:`~orderkit.errors.PaymentDeclined` when the difference is refused: the
+        return stays inspected and undecided (refund it instead, or try another variant).
         Safe to repeat after a failure, or at the same time."""
         check_text(return_id, field="return_id", limit=MAX_ID_LENGTH)
         if isinstance(replacements, (str, bytes)) or not isinstance(replacements, Sequence):
@@ -84,6 +86,10 @@ class ExchangeSteps(CommandRunner):
             order = uow.orders.get(request.order_id)
             if request.state in SETTLED or request.resolution == "exchange":
                 return request, order
+            if request.state != _R.INSPECTED.value:
+                raise ReturnError(
+                    f"return {request.id} is {request.state!r}: only an inspected return is settled"
+                )
             quote = self._quote(uow, request, refund_shipping=False, no_fee=exchanged)
             exchange_lines(order, request, replacements, quote.due)  # checks them first
             request.decide_exchange(quote.due, quote.restocking_fee)
@@ -104,7 +110,16 @@ class ExchangeSteps(CommandRunner):
             channel=order.channel,
             idempotency_key=gateway_key("exchange", return_id),
         )
-        new_order = self._place_exchange(command, return_id)
+        try:
+            new_order = self._place_exchange(command, return_id)
+        except (OutOfStock, PaymentDeclined):
+            # nothing was placed: the return may be refunded, or exchanged for another variant
+            def withdraw(r: ReturnRequest, now: datetime) -> None:
+                if r.resolution == "exchange":
+                    r.withdraw_decision()
+
+            self._settle(return_id, withdraw)
+            raise
         charged = new_order.totals.total
         used = Money.sum((line.discount for line in new_order.lines), order.currency)
         refunded = self._pay_back(order.id, credit - used, ("return", return_id, "credit"))
@@ -130,9 +145,12 @@ class ExchangeSteps(CommandRunner):
             exchange_order = uow.orders.get(event.order_id)
         used = Money.sum((line.discount for line in exchange_order.lines), exchange_order.currency)
         paid = self._pay_back(request.order_id, used, ("return", request.id, "exchange-cancelled"))
-        self._settle(
-            request.id, lambda r, now: r.cancel_exchange(paid, now), when=_R.EXCHANGED.value
-        )
+
+        def refunded(r: ReturnRequest, now: datetime) -> None:
+            r.cancel_exchange(paid, now)
+            r.close(now)
+
+        self._settle(request.id, refunded, when=_R.EXCHANGED.value)
 
     def _exchange_return(self, order_id: str) -> ReturnRequest | None:
         with self._uow() as uow:

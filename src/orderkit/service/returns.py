@@ -269,7 +269,7 @@ class ReturnService(ExchangeSteps):
                             order.id,
                             result.line_id,
                             now,
-                            f"return {request.id}",
+                            "returned",  # the movement names the order and line
                         )
                     )
 
@@ -330,7 +330,8 @@ class ReturnService(ExchangeSteps):
         if arrived is None:
             return None
         closes = arrived + self._settings.return_window
-        return closes if now > closes else None
+        no_returns = not self._settings.return_window
+        return closes if now > closes or no_returns else None
 
     def _quote(
         self,

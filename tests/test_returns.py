@@ -1708,7 +1708,7 @@ def test_cancelling_an_exchange_order_gives_the_customer_their_credit_back(
     assert on_hand(rig, "MUG-03") == (10, 0)
 
 
-# -- 11. defects found while these tests were written, fixed since --------------------------------------------------------
+# -- 11. defects found while these tests were written, fixed since ------------------------
 
 
 class RandomLookingIds:

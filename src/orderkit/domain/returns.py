@@ -44,7 +44,7 @@ from orderkit.domain.return_values import (
     check_units,
 )
 from orderkit.domain.values import MAX_ID_LENGTH, MAX_NOTE_LENGTH, check_text, text
-from orderkit.errors import InvalidField, ReturnError
+from orderkit.errors import InvalidField, InvalidTransition, ReturnError
 from orderkit.money import Money
 
 __all__ = [
@@ -151,6 +151,8 @@ class ReturnRequest:
 
         Raises :class:`InvalidField` for a malformed line and :class:`ReturnError` for
         more units than can be returned."""
+        if isinstance(lines, (str, bytes)) or not isinstance(lines, Iterable):
+            raise InvalidField("must be a list of ReturnLine", field="lines", value=lines)
         lines = tuple(lines)
         if not lines:
             raise InvalidField("a return needs at least one line", field="lines", value=[])
@@ -260,6 +262,8 @@ class ReturnRequest:
         """Record each received line's inspection: restocked plus written off must be the
         units received, for every received line, and restocked units need the location
         they go back to."""
+        if isinstance(results, (str, bytes)) or not isinstance(results, Iterable):
+            raise InvalidField("must be a list of Inspection", field="results", value=results)
         results = tuple(results)
         got = self.received_units()
         by_line: dict[str, Inspection] = {}
@@ -305,6 +309,8 @@ class ReturnRequest:
         """Fix the ``credit`` an exchange is paid with (``fee`` kept back on units not
         exchanged) before the exchange order is placed. Only an inspected return without
         a refund decided can; deciding again is refused."""
+        if not isinstance(credit, Money):
+            raise InvalidField("must be Money, not negative", field="credit", value=credit)
         self._decide("exchange", credit, fee, Money.zero(credit.currency))
 
     def _decide(self, resolution: str, due: Money, fee: Money, shipping: Money) -> None:
@@ -331,8 +337,15 @@ class ReturnRequest:
         self.resolution = None
         self.amount_due = self.restocking_fee = self.shipping_refund = None
 
+    def _require(self, trigger: str) -> None:
+        """Raise :class:`InvalidTransition` now when ``trigger`` cannot fire, before any
+        other check."""
+        if not _LIFECYCLE.can_fire(self, trigger):
+            raise InvalidTransition("return", self.id, self.state, trigger)
+
     def mark_refunded(self, paid: Money, at: datetime) -> None:
         """The decided refund went out: ``paid`` of the amount due (never more)."""
+        self._require("refund")
         if self.resolution != "refund" or self.amount_due is None:
             raise ReturnError(f"return {self.id} has no refund decided")
         if not isinstance(paid, Money) or paid.is_negative() or paid > self.amount_due:
@@ -351,6 +364,7 @@ class ReturnRequest:
         """Settled by the exchange order ``exchange_order_id``, paid with the decided
         credit: ``charged`` is the difference the customer pays, ``refunded`` the credit
         left over and paid back."""
+        self._require("exchange")
         check_text(exchange_order_id, field="exchange_order_id", limit=MAX_ID_LENGTH)
         if self.resolution != "exchange" or self.amount_due is None:
             raise ReturnError(f"return {self.id} has no exchange decided")
@@ -371,6 +385,7 @@ class ReturnRequest:
     def cancel_exchange(self, paid_back: Money, at: datetime) -> None:
         """The exchange order was cancelled before it shipped: the credit it used,
         ``paid_back``, was refunded too (the return now ends refunded)."""
+        self._require("cancel_exchange")
         if self.amount_due is None or self.amount_refunded is None:
             raise ReturnError(f"return {self.id} has no exchange to cancel")
         if not isinstance(paid_back, Money) or paid_back.is_negative():

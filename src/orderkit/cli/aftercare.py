@@ -1,6 +1,6 @@
 """The demo's week after delivery: returns, exchanges, refunds and customer inquiries.
 
-Part of the ``orderkit demo`` command (:mod:`orderkit.cli`); it drives the shop only
+Part of the ``orderkit demo`` command (:mod:`orderkit.cli.demo`); it drives the shop only
 through its public services, as an operator would.
 """
 

@@ -1,13 +1,9 @@
-"""The ``orderkit`` command: a simulated shop day, and lifecycle diagrams.
-
-Needs the ``cli`` extra: ``pip install 'orderkit[cli]'``.
-"""
+"""``orderkit demo``: a simulated shop day on the embedded SQLite default."""
 
 from __future__ import annotations
 
 import contextlib
 import random
-import sys
 import tempfile
 import time
 import uuid
@@ -18,12 +14,13 @@ from decimal import Decimal
 from orderkit.adapters.memory import ManualClock, MemoryNotifier
 from orderkit.adapters.memory_carrier import MemoryCarrier
 from orderkit.adapters.memory_gateway import MemoryGateway
-from orderkit.cli_post_delivery import Aftercare, after_delivery
+from orderkit.cli import main
+from orderkit.cli.aftercare import Aftercare, after_delivery
 from orderkit.domain.carrier import Parcel
 from orderkit.domain.inquiries import INQUIRY_LIFECYCLE
 from orderkit.domain.inventory import Location
 from orderkit.domain.order import ORDER_LIFECYCLE, OrderState
-from orderkit.domain.payment import PAYMENT_LIFECYCLE, PaymentStatus
+from orderkit.domain.payment import PaymentStatus
 from orderkit.domain.returns import RETURN_LIFECYCLE
 from orderkit.domain.shipment import SHIPMENT_LIFECYCLE, Shipment
 from orderkit.domain.values import Address, ContactChannel, Customer, LineItem, SalesChannel
@@ -49,7 +46,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         "the orderkit command needs the cli extra: pip install 'orderkit[cli]'"
     ) from error
 
-__all__ = ["main"]
+__all__ = ["demo"]
 
 CATALOG = [
     ("MUG-01", "Stoneware mug", "12.50"),
@@ -104,12 +101,6 @@ def _token(rng: random.Random, number: int) -> str:
     if draw < 0.07:
         return f"tok_timeout_after_success_{number}"
     return f"tok_demo_{number}"
-
-
-@click.group()
-@click.version_option(package_name="orderkit")
-def main() -> None:
-    """orderkit: customer order processing, from placement to post-delivery."""
 
 
 @main.command()
@@ -359,28 +350,3 @@ def _summary(
         "orders per second, placement to door (wall clock)", f"{len(placed) / elapsed:,.0f}"
     )
     console.print(table)
-
-
-LIFECYCLES = {
-    "order": ORDER_LIFECYCLE,
-    "payment": PAYMENT_LIFECYCLE,
-    "shipment": SHIPMENT_LIFECYCLE,
-    "return": RETURN_LIFECYCLE,
-    "inquiry": INQUIRY_LIFECYCLE,
-}
-
-
-@main.command()
-@click.argument("aggregate", type=click.Choice(sorted(LIFECYCLES)), default="order")
-@click.option(
-    "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True
-)
-def diagram(aggregate: str, fmt: str) -> None:
-    """Print the order (default), payment, shipment, return or inquiry lifecycle as a
-    mermaid or Graphviz diagram."""
-    lifecycle = LIFECYCLES[aggregate].build()
-    sys.stdout.write(lifecycle.to_mermaid() if fmt == "mermaid" else lifecycle.to_dot())
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

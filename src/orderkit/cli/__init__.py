@@ -1,0 +1,29 @@
+"""The ``orderkit`` command: a simulated shop day, lifecycle diagrams, and the operator's
+commands against a store.
+
+Needs the ``cli`` extra: ``pip install 'orderkit[cli]'``.
+"""
+
+from __future__ import annotations
+
+from orderkit.errors import MissingExtra
+
+try:
+    import click
+    import rich  # noqa: F401  (the commands print with rich)
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise MissingExtra(
+        "the orderkit command needs the cli extra: pip install 'orderkit[cli]'"
+    ) from error
+
+__all__ = ["demo", "diagram", "main"]
+
+
+@click.group()
+@click.version_option(package_name="orderkit")
+def main() -> None:
+    """orderkit: customer order processing, from placement to post-delivery."""
+
+
+# the commands register themselves on ``main``
+from orderkit.cli import demo, diagram  # noqa: E402

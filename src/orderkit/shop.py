@@ -30,6 +30,7 @@ from orderkit.domain.return_events import (
 )
 from orderkit.errors import CarrierError, UnsupportedStore
 from orderkit.ports import Carrier, Clock, IdSource, Notifier, PaymentGateway, Store
+from orderkit.service.automation import Automation
 from orderkit.service.dispatch import Dispatcher
 from orderkit.service.fulfilment import FulfilmentService
 from orderkit.service.inquiries import InquiryService
@@ -173,6 +174,16 @@ class Shop:
             settings=self.settings,
             dispatcher=self.events,
         )
+        self.automation = Automation(
+            store,
+            settings=self.settings.automation,
+            clock=self.clock,
+            return_window=self.settings.return_window,
+            takes_payments=gateway is not None,
+            orders=self.orders,
+            fulfilment=self.fulfilment,
+            payment_status=self.payments.status,
+        )
         self.events.subscribe(
             OrderAcknowledged,
             ConfirmationSender(store, self.notifier, self.settings.shop_name),
@@ -198,6 +209,13 @@ class Shop:
             self.returns.refund_cancelled_exchange,
             name="orderkit.refund_cancelled_exchange",
         )
+        self.events.subscribe(
+            ShipmentClaimResolved,
+            self.returns.refund_claimed_exchange,
+            name="orderkit.refund_claimed_exchange",
+        )
+        for event_type, policy, name in self.automation.subscriptions():
+            self.events.subscribe(event_type, policy, name=name)
         if gateway is not None:
             payments, on = self.payments, self.events.subscribe
             on(

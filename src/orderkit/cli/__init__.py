@@ -16,7 +16,17 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         "the orderkit command needs the cli extra: pip install 'orderkit[cli]'"
     ) from error
 
-__all__ = ["demo", "diagram", "main"]
+__all__ = [
+    "demo",
+    "diagram",
+    "main",
+    "operations",
+    "operations_inquiries",
+    "operations_orders",
+    "operations_returns",
+    "operations_shipping",
+    "operations_stock",
+]
 
 
 @click.group()
@@ -26,4 +36,13 @@ def main() -> None:
 
 
 # the commands register themselves on ``main``
-from orderkit.cli import demo, diagram  # noqa: E402
+from orderkit.cli import (  # noqa: E402
+    demo,
+    diagram,
+    operations,
+    operations_inquiries,
+    operations_orders,
+    operations_returns,
+    operations_shipping,
+    operations_stock,
+)

@@ -197,6 +197,7 @@ class Order:
     idempotency_key: str | None = None
     request_fingerprint: str | None = field(default=None, repr=False)
     exchange_for: str | None = None
+    billing_address: Address | None = field(default=None, repr=False)
     version: int = 0
     pending_events: list[DomainEvent] = field(factory=list, repr=False)
 
@@ -216,9 +217,11 @@ class Order:
         idempotency_key: str | None = None,
         request_fingerprint: str | None = None,
         exchange_for: str | None = None,
+        billing_address: Address | None = None,
     ) -> Order:
         """Create a placed order after checking its lines and payment token;
-        ``exchange_for`` is the return an exchange order settles.
+        ``exchange_for`` is the return an exchange order settles; ``billing_address`` the
+        payer's address when it differs from the shipping address.
 
         Appends :class:`OrderPlaced`. Raises :class:`CardNumberRejected` when the
         token is a card number.
@@ -238,6 +241,7 @@ class Order:
             idempotency_key=idempotency_key,
             request_fingerprint=request_fingerprint,
             exchange_for=exchange_for,
+            billing_address=billing_address,
         )
         order.pending_events.append(
             OrderPlaced(placed_at, order.id, customer.id, order.totals.total)

@@ -35,6 +35,14 @@ def _key(_instance: object, attribute: Attribute[Any], value: object) -> None:
         check_text(value, field=attribute.name, limit=MAX_ID_LENGTH)
 
 
+def _optional(kind: type) -> Any:
+    def check(_instance: object, attribute: Attribute[Any], value: object) -> None:
+        if value is not None and not isinstance(value, kind):
+            raise InvalidField(f"must be a {kind.__name__}", field=attribute.name, value=value)
+
+    return check
+
+
 def _is(kind: type) -> Any:
     def check(_instance: object, attribute: Attribute[Any], value: object) -> None:
         if not isinstance(value, kind):
@@ -48,7 +56,8 @@ class PlaceOrder:
     """Place a new order (stage 1).
 
     The order's currency is its lines' currency; every amount must be in it.
-    ``shipping_charge`` defaults to zero. ``payment_token`` is the token your
+    ``shipping_charge`` defaults to zero; ``billing_address`` is the payer's address
+    when it is not the shipping address. ``payment_token`` is the token your
     payment gateway returned, never a card number. With an ``idempotency_key``,
     repeating the same request returns the first order instead of placing a
     second one, and reusing the key for a different request raises
@@ -64,6 +73,7 @@ class PlaceOrder:
     channel: SalesChannel = field(default=SalesChannel.WEB, converter=SalesChannel)
     shipping_charge: Money | None = None
     idempotency_key: str | None = field(default=None, validator=_key)
+    billing_address: Address | None = field(default=None, validator=_optional(Address))
 
     def __attrs_post_init__(self) -> None:
         if not self.lines:
@@ -88,7 +98,10 @@ class PlaceOrder:
     def fingerprint(self) -> str:
         """A digest of the request without its idempotency key: equal requests, equal digests."""
         canonical = evolve(self, idempotency_key=None, shipping_charge=self.shipping)
-        return hashlib.sha256(dumps(canonical).encode()).hexdigest()
+        data = dumps(canonical)
+        if self.billing_address is None:  # digests of requests without one stay as they were
+            data = data.replace(',"billing_address":null', "")
+        return hashlib.sha256(data.encode()).hexdigest()
 
     @classmethod
     def from_json(cls, text: str | bytes) -> PlaceOrder:

@@ -12,12 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from orderkit.domain.events import OrderCancelled, OrderDelivered
+from orderkit.domain.events import OrderCancelled, OrderDelivered, ShipmentClaimResolved
 from orderkit.domain.order import Order
 from orderkit.domain.return_pricing import RefundQuote, Replacement, exchange_lines
 from orderkit.domain.returns import ReturnRequest, ReturnState
 from orderkit.domain.values import MAX_ID_LENGTH, check_text
-from orderkit.errors import InvalidField, OutOfStock, PaymentDeclined, ReturnError
+from orderkit.errors import (
+    GatewayUnavailable,
+    InvalidField,
+    OrderkitError,
+    ReturnError,
+    StorageError,
+)
 from orderkit.money import Money
 from orderkit.ports import UnitOfWork, UnitOfWorkFactory
 from orderkit.service.commands import PlaceOrder
@@ -70,9 +76,10 @@ class ExchangeSteps(CommandRunner):
         arrives. If it is cancelled before it ships, the credit is refunded (and the return
         closed).
 
-        Raises :class:`~orderkit.errors.OutOfStock` when a replacement is not in stock, and
-        :class:`~orderkit.errors.PaymentDeclined` when the difference is refused: the
-        return stays inspected and undecided (refund it instead, or try another variant).
+        Raises :class:`~orderkit.errors.OutOfStock` when a replacement is not in stock,
+        :class:`~orderkit.errors.PaymentDeclined` when the difference is refused, and the
+        placement's other refusals (an unknown SKU): the return stays inspected and
+        undecided (refund it instead, or try another variant).
         Safe to repeat after a failure, or at the same time."""
         check_text(return_id, field="return_id", limit=MAX_ID_LENGTH)
         if isinstance(replacements, (str, bytes)) or not isinstance(replacements, Sequence):
@@ -112,8 +119,11 @@ class ExchangeSteps(CommandRunner):
         )
         try:
             new_order = self._place_exchange(command, return_id)
-        except (OutOfStock, PaymentDeclined):
-            # nothing was placed: the return may be refunded, or exchanged for another variant
+        except (GatewayUnavailable, StorageError):
+            raise  # the outcome is unknown: a retry resumes the decided exchange
+        except OrderkitError:
+            # refused (out of stock, declined, an unknown SKU): nothing was placed; the return
+            # may be refunded, or exchanged for another variant
             def withdraw(r: ReturnRequest, now: datetime) -> None:
                 if r.resolution == "exchange":
                     r.withdraw_decision()
@@ -140,7 +150,7 @@ class ExchangeSteps(CommandRunner):
         used is refunded on the original order, and the return ends refunded."""
         request = self._exchange_return(event.order_id)
         if request is None or request.state != _R.EXCHANGED.value:
-            return
+            return  # (a return closes only when its exchange arrives: nothing to pay back)
         with self._uow() as uow:
             exchange_order = uow.orders.get(event.order_id)
         used = Money.sum((line.discount for line in exchange_order.lines), exchange_order.currency)
@@ -151,6 +161,27 @@ class ExchangeSteps(CommandRunner):
             r.close(now)
 
         self._settle(request.id, refunded, when=_R.EXCHANGED.value)
+
+    def refund_claimed_exchange(self, event: ShipmentClaimResolved) -> None:
+        """Handler: a lost or damaged exchange parcel settled by a refund. The payment
+        handlers refund what the exchange order itself was paid; the credit its claimed
+        units used is paid back here, on the order the credit came from."""
+        if event.resolution != "refund":
+            return
+        request = self._exchange_return(event.order_id)
+        if request is None:
+            return
+        with self._uow() as uow:
+            exchange_order = uow.orders.get(event.order_id)
+            units = uow.shipments.get(event.shipment_id).units()
+        credit = Money.zero(exchange_order.currency)
+        for line_id, count in units.items():
+            line = exchange_order.line(line_id)  # its discount is the credit it used
+            credit = credit + Money.sum(
+                line.discount.allocate([1] * line.quantity)[:count], line.discount.currency
+            )
+        what = ("return", request.id, "claim", event.shipment_id)
+        self._pay_back(request.order_id, credit, what)
 
     def _exchange_return(self, order_id: str) -> ReturnRequest | None:
         with self._uow() as uow:

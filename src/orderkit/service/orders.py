@@ -115,6 +115,7 @@ class OrderService(CommandRunner):
                 idempotency_key=key,
                 request_fingerprint=fingerprint,
                 exchange_for=exchange_for,
+                billing_address=command.billing_address,
             )
             if self._settings.track_stock:
                 reserve_for_order(
@@ -235,12 +236,17 @@ class OrderService(CommandRunner):
         share. When the lines left have all shipped, the order is marked shipped.
 
         Raises :class:`~orderkit.errors.FulfilmentError` for a line already in a
-        shipment, and :class:`InvalidField` for unknown lines or cancelling them all
-        (cancel the order instead)."""
+        shipment or an exchange order, and :class:`InvalidField` for unknown lines or
+        cancelling them all (cancel the order instead)."""
         if isinstance(line_ids, str) or not all(isinstance(i, str) for i in line_ids):
             raise InvalidField("must be a list of line ids", field="line_ids", value=line_ids)
 
         def change(order: Order, now: datetime, uow: UnitOfWork) -> None:
+            if order.exchange_for is not None:
+                raise FulfilmentError(
+                    f"order {order.id} is the exchange for return {order.exchange_for}: it is "
+                    "cancelled whole (its credit goes back), not line by line"
+                )
             shipments = uow.shipments.for_order(order.id)
             started = shipped_units(shipments)
             for line_id in line_ids:

@@ -316,9 +316,21 @@ class ReturnService(ExchangeSteps):
         return self._settle(return_id, settle)
 
     def close(self, return_id: str) -> ReturnRequest:
-        """Close an exchanged return before its exchange order arrives (refunds close
-        themselves): nothing more will happen on it."""
-        return self._change(return_id, lambda r, now, _uow: r.close(now))
+        """Close an exchanged return whose exchange order was delivered or completed (this
+        happens by itself when the order arrives; refunds close themselves). Raises
+        :class:`~orderkit.errors.ReturnError` while the exchange order is on its way."""
+
+        def change(request: ReturnRequest, now: datetime, uow: UnitOfWork) -> None:
+            if request.state == _R.EXCHANGED.value and request.exchange_order_id is not None:
+                state = uow.orders.get(request.exchange_order_id).state
+                if state not in ("delivered", "completed"):
+                    raise ReturnError(
+                        f"return {request.id}'s exchange order {request.exchange_order_id} is "
+                        f"{state!r}: the return closes when it arrives"
+                    )
+            request.close(now)
+
+        return self._change(return_id, change)
 
     # -- internals --------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from orderkit.domain.order import ORDER_LIFECYCLE
 from orderkit.domain.values import MAX_TEXT_LENGTH, check_text
 from orderkit.errors import InvalidSettings
 from orderkit.money import minor_unit
+from orderkit.service.automation import AutomationSettings
 
 __all__ = ["CAPTURE_POLICIES", "ShopSettings"]
 
@@ -120,6 +121,8 @@ class ShopSettings:
       comes back for the customer's own reasons (changed mind, size or fit, other);
       never for damaged, defective, wrong or not-as-described items.
     * ``return_instructions``: what an approved return tells the customer to do.
+    * ``automation``: the policies that process orders without an operator (all off:
+      manual processing); see :class:`AutomationSettings`.
     """
 
     currency: str = field(default="EUR", validator=_currency)
@@ -140,6 +143,7 @@ class ShopSettings:
     gateway_retry_delay: timedelta = field(default=timedelta(milliseconds=200), validator=_delay)
     return_window: timedelta = field(default=timedelta(days=30), validator=_window)
     restocking_fee: Decimal = field(default=Decimal(0), validator=_fraction)
+    automation: AutomationSettings = field(factory=AutomationSettings)
     return_instructions: str = field(
         default="Pack the items with the order number inside and send them to our returns desk.",
         validator=_name,

@@ -26,9 +26,9 @@ def test_demo_places_and_summarises_orders() -> None:
     placed = int(rows["orders placed"])
     declined = sum(int(v) for k, v in rows.items() if k.startswith("refused: payment declined"))
     assert placed + int(rows["refused: out of stock"]) + declined == 60
-    states = ("acknowledged", "shipped", "delivered", "cancelled")
+    states = ("acknowledged", "fulfilling", "shipped", "delivered", "completed", "cancelled")
     assert sum(int(rows.get(state, "0")) for state in states) == placed
-    assert int(rows["delivered"]) > 0
+    assert int(rows["completed"]) > 0  # delivered, and the return window closed
     assert int(rows["shipments delivered"]) > 0
     assert int(rows["notifications: shipped"]) > 0
     assert rows["dead letters"] == "0"
@@ -146,4 +146,20 @@ def test_demo_handles_returns_exchanges_and_inquiries_after_delivery() -> None:
     assert rows["return refunds due"] == rows["return refunds paid out"]
     assert int(rows["inquiries resolved"]) + int(rows.get("inquiries answered", "0")) > 0
     assert int(rows["notifications: inquiry_answered"]) > 0
+    assert rows["dead letters"] == "0"
+
+
+def test_demo_runs_on_its_policies() -> None:
+    """Nobody acknowledges or releases by hand: the policies do, large baskets are held
+    for review (half released), and delivered orders are completed a month later."""
+    result = CliRunner().invoke(main, ["demo", "--orders", "200", "--seed", "2"])
+    assert result.exit_code == 0, result.output
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in result.output.splitlines()
+        if line.count("│") >= 3
+    }
+    assert "placed" not in rows  # every order was acknowledged by the policy
+    assert int(rows["still on hold (manual review)"]) > 0
+    assert int(rows["completed a month later"]) == int(rows["completed"]) > 0
     assert rows["dead letters"] == "0"

@@ -47,6 +47,7 @@ class Aftercare:
     exchanges_out_of_stock: int = 0
     restocked: int = 0
     written_off: int = 0
+    completed: int = 0
     inquiries: Counter[str] = field(factory=Counter)
 
 

@@ -32,6 +32,7 @@ from orderkit.errors import (
     PaymentDeclined,
 )
 from orderkit.money import Money
+from orderkit.service.automation import MANUAL_REVIEW, AutomationSettings, HoldRules
 from orderkit.service.commands import PlaceOrder
 from orderkit.service.settings import ShopSettings
 from orderkit.shop import Shop
@@ -114,16 +115,20 @@ def _token(rng: random.Random, number: int) -> str:
 )
 @click.option("--seed", default=7, show_default=True, help="Random seed of the simulation.")
 @click.option(
+    "--db",
     "--store",
+    "store",
     default=None,
     help="Store URL, such as sqlite:///shop.db or memory:// "
     "[default: a temporary SQLite file, removed afterwards].",
 )
 def demo(count: int, seed: int, store: str | None) -> None:
-    """Simulate a shop day: place orders (authorizing payment), acknowledge, hold and cancel
-    some, pick, pack, label and ship the rest (capturing each parcel's share), track them
-    to the door over the next days, then handle the week after delivery (returns,
-    refunds, exchanges, customer questions), and summarise."""
+    """Simulate a shop day with automation on: orders arrive on the web, by phone and in
+    person (some cards declined); the policies hold large baskets for review, acknowledge
+    and release the rest to fulfilment; the warehouse picks, packs, labels and ships
+    (capturing each parcel's share); parcels are tracked to the door over the next days;
+    the week after delivery brings returns, refunds, exchanges and customer questions; a
+    month later delivered orders are completed. Then a summary."""
     console = Console()
     with tempfile.TemporaryDirectory(prefix="orderkit-demo-") as folder:
         url = store or f"sqlite:///{folder}/shop.db"
@@ -145,6 +150,12 @@ def _simulate_day(console: Console, url: str, count: int, seed: int) -> None:
         capture="on_shipment",
         gateway_retry_delay=timedelta(milliseconds=1),
         restocking_fee=Decimal("0.10"),
+        automation=AutomationSettings(
+            holds=HoldRules(total_over=Money("250.00", "EUR")),
+            acknowledge=True,
+            release=True,
+            complete_delivered=True,
+        ),
     )
     # Gateway and carrier ids must be unique across runs on one kept store, like real ones.
     gateway = MemoryGateway(seed=int(run, 16), clock=clock)
@@ -158,7 +169,6 @@ def _simulate_day(console: Console, url: str, count: int, seed: int) -> None:
         step = timedelta(seconds=12 * 3600 / count)
         started = time.perf_counter()
         placed: list[str] = []
-        held: list[str] = []
         refused = 0
         declined: Counter[str] = Counter()
         with Progress(console=console, transient=False) as progress:
@@ -167,6 +177,7 @@ def _simulate_day(console: Console, url: str, count: int, seed: int) -> None:
                 clock.advance(step)
                 command = _command(rng, number, f"demo-{run}-{number}")
                 try:
+                    # the policies hold, acknowledge and release it to fulfilment
                     order = shop.orders.place(command)
                 except OutOfStock:
                     refused += 1
@@ -179,41 +190,38 @@ def _simulate_day(console: Console, url: str, count: int, seed: int) -> None:
                 placed.append(order.id)
                 if rng.random() < 0.02:  # a double-click: the same request again
                     assert shop.orders.place(command).id == order.id
-                if rng.random() < 0.05:
-                    shop.orders.hold(order.id, "manual_review", "large basket")
-                    held.append(order.id)
                 if rng.random() < 0.03:
                     shop.orders.cancel(order.id, "customer changed their mind")
-                else:
-                    shop.orders.acknowledge(order.id)
                 progress.advance(task)
-            for order_id in held[::2]:
-                shop.orders.release(order_id, "manual_review")
-            _ship_and_deliver(shop, clock, rng, progress, placed)
+            held = [o for o in placed if shop.orders.get(o).is_on_hold]
+            for order_id in held[::2]:  # reviewed and found fine: the policy releases it
+                shop.orders.release(order_id, MANUAL_REVIEW)
+            _ship_and_deliver(shop, clock, progress, placed)
             task = progress.add_task("Returns, exchanges and questions", total=len(placed))
             aftercare = after_delivery(
                 shop, clock, rng, placed, _send, lambda: progress.advance(task)
             )
             progress.update(task, completed=len(placed))
+            clock.advance(settings.return_window)  # a month on: the return windows close
+            aftercare.completed = len(shop.automation.run_timers().completed)
         elapsed = time.perf_counter() - started
         _summary(console, shop, notifier, placed, refused, declined, elapsed, aftercare)
 
 
 def _ship_and_deliver(
-    shop: Shop, clock: ManualClock, rng: random.Random, progress: Progress, placed: list[str]
+    shop: Shop, clock: ManualClock, progress: Progress, placed: list[str]
 ) -> None:
-    """At the end of the day: every acknowledged order not on hold is picked, packed,
-    labelled and handed over; then the carrier is followed for a week."""
-    ready = [
-        order_id
+    """At the end of the day the warehouse picks, packs, labels and hands over every
+    shipment the policies released; then the carrier is followed for a week."""
+    waiting = [
+        shipment
         for order_id in placed
-        if (order := shop.orders.get(order_id)).state == OrderState.ACKNOWLEDGED.value
-        and not order.is_on_hold
+        for shipment in shop.fulfilment.shipments(order_id)
+        if shipment.state == "pending"
     ]
-    task = progress.add_task("Picking, packing and shipping", total=len(ready))
-    for order_id in ready:
-        for shipment in shop.fulfilment.start(order_id):
-            _send(shop, shipment)
+    task = progress.add_task("Picking, packing and shipping", total=len(waiting))
+    for shipment in waiting:
+        _send(shop, shipment)
         progress.advance(task)
     lost = []
     tracking = progress.add_task("Tracking parcels to the door", total=8)
@@ -254,6 +262,9 @@ def _stock_the_shop(shop: Shop, count: int) -> None:
     shop.inventory.set_backorder_limit("PEN-05", location="berlin", limit=25)
 
 
+_SHIPPED = (OrderState.SHIPPED.value, OrderState.DELIVERED.value, OrderState.COMPLETED.value)
+
+
 def _summary(
     console: Console,
     shop: Shop,
@@ -282,7 +293,7 @@ def _summary(
         on_hold += order.is_on_hold
         if order.state != OrderState.CANCELLED.value:
             revenue += order.totals.total
-        if order.state in (OrderState.SHIPPED.value, OrderState.DELIVERED.value):
+        if order.state in _SHIPPED:
             shipped_value += order.totals.total
         if order.promised_delivery:
             promised[order.promised_delivery.isoformat()] += 1
@@ -290,7 +301,7 @@ def _summary(
             paid[payment.status.value] += 1
             for what in money:
                 money[what] += getattr(payment, what)
-    table = Table(title="orderkit demo: one shop day, its parcels to the door, and the week after")
+    table = Table(title="orderkit demo: a shop day, its deliveries and the month after")
     table.add_column("what")
     table.add_column("figure", justify="right")
     table.add_row("orders placed", f"{len(placed):,}")
@@ -306,7 +317,8 @@ def _summary(
     for what, amount in money.items():
         table.add_row(f"money {what}", f"{amount.amount:,} {amount.currency}")
     table.add_row("served from two warehouses", f"{split:,}")
-    table.add_row("still on hold", f"{on_hold:,}")
+    table.add_row("still on hold (manual review)", f"{on_hold:,}")
+    table.add_row("completed a month later", f"{aftercare.completed:,}")
     table.add_row("order value (not cancelled)", f"{revenue.amount:,} {revenue.currency}")
     table.add_row("order value shipped", f"{shipped_value.amount:,} {shipped_value.currency}")
     for state in SHIPMENT_LIFECYCLE.states:

@@ -133,7 +133,9 @@ class ExchangeSteps(CommandRunner):
         charged = new_order.totals.total
         used = Money.sum((line.discount for line in new_order.lines), order.currency)
         refunded = self._pay_back(order.id, credit - used, ("return", return_id, "credit"))
-        if new_order.state == "placed":
+        with self._uow() as uow:  # the shop's policies may have acknowledged it already
+            placed = uow.orders.get(new_order.id).state == "placed"
+        if placed:
             self._acknowledge(new_order.id)
         return self._settle(
             return_id, lambda r, now: r.mark_exchanged(new_order.id, charged, refunded, now)

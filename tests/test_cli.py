@@ -161,5 +161,6 @@ def test_demo_runs_on_its_policies() -> None:
     }
     assert "placed" not in rows  # every order was acknowledged by the policy
     assert int(rows["still on hold (manual review)"]) > 0
-    assert int(rows["completed a month later"]) == int(rows["completed"]) > 0
+    # (exchange orders, not counted among the day's orders, are completed too)
+    assert int(rows["completed a month later"]) >= int(rows["completed"]) > 0
     assert rows["dead letters"] == "0"

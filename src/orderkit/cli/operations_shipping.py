@@ -17,7 +17,7 @@ from orderkit.cli.operations import EXIT_CODES, EXIT_USAGE, CommandFailed, Opera
 from orderkit.cli.operations_orders import shipments_table, units_text
 from orderkit.cli.output import data, facts, money, table, when
 
-__all__ = ["deliver", "fulfil", "parse_parcel", "ship"]
+__all__ = ["deliver", "fulfil", "manual_delivery_id", "parse_parcel", "ship"]
 
 _PARCEL = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*x\s*(\d+)\s*:\s*(\d+)\s*$", re.IGNORECASE)
 _MAX_ID = 64

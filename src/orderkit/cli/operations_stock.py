@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import click
+from attrs import evolve
 from rich.console import Console
 
 import orderkit as ok
@@ -112,9 +113,26 @@ def list_locations(op: Operator, shop: ok.Shop) -> None:
 @stock.command("add-location")
 @click.argument("location_id")
 @click.option("--name", required=True, help="Its name, such as 'Berlin warehouse'.")
-@click.option("--priority", default=100, show_default=True, type=int, help="Lower is preferred.")
+@click.option(
+    "--priority",
+    default=None,
+    type=int,
+    help="Lower is preferred [default: 100 for a new location, else unchanged].",
+)
 @operation(writes=True)
-def add_location(op: Operator, shop: ok.Shop, location_id: str, name: str, priority: int) -> None:
-    """Add a location (or replace the one with this id)."""
-    shop.inventory.add_location(ok.Location(location_id, name, priority=priority))
-    _locations(op, shop.inventory.locations(), f"Location {location_id} saved.")
+def add_location(
+    op: Operator, shop: ok.Shop, location_id: str, name: str, priority: int | None
+) -> None:
+    """Add a location, or rename (and re-prioritise) the one with this id, keeping its
+    bins, handling days and cut-off."""
+    known = {place.id: place for place in shop.inventory.locations()}
+    existing = known.get(location_id)
+    if existing is None:
+        location = ok.Location(location_id, name, priority=100 if priority is None else priority)
+    else:
+        location = evolve(
+            existing, name=name, priority=existing.priority if priority is None else priority
+        )
+    shop.inventory.add_location(location)
+    said = "updated" if existing else "added"
+    _locations(op, shop.inventory.locations(), f"Location {location_id} {said}.")

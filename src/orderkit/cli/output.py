@@ -77,11 +77,11 @@ def echo_json(document: dict[str, Any]) -> None:
 
 
 def console() -> Console:
-    """A console on stdout. Piped (no terminal, no ``$COLUMNS``), rows are not wrapped at
-    80 columns, so that ids stay whole for ``grep`` and ``cut``."""
-    if sys.stdout.isatty() or "COLUMNS" in os.environ:
-        return Console(highlight=False)
-    return Console(highlight=False, width=240)
+    """A console on stdout that prints text as it is (customers' words may hold ``[...]``
+    or ``:...:``: no markup, no emoji codes). Piped (no terminal, no ``$COLUMNS``), rows
+    are not wrapped at 80 columns, so that ids stay whole for ``grep`` and ``cut``."""
+    width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 240
+    return Console(highlight=False, markup=False, emoji=False, width=width)
 
 
 def when(moment: datetime | date | None) -> str:

@@ -180,6 +180,7 @@ from orderkit.ports import (
     PaymentGateway,
     Store,
 )
+from orderkit.service.automation import MANUAL_REVIEW, AutomationSettings, HoldRules, TimerReport
 from orderkit.service.commands import PlaceOrder, RequestReturn
 from orderkit.service.fulfilment import PickListLine
 from orderkit.service.history import HistoryEntry
@@ -194,6 +195,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "INQUIRY_KINDS",
     "INQUIRY_LIFECYCLE",
+    "MANUAL_REVIEW",
     "ORDER_LIFECYCLE",
     "PAYMENT_LIFECYCLE",
     "RETURN_LIFECYCLE",
@@ -201,6 +203,7 @@ __all__ = [
     "SHIPMENT_LIFECYCLE",
     "SHOP_FAULT_REASONS",
     "Address",
+    "AutomationSettings",
     "BusinessCalendar",
     "CaptureRecord",
     "CardNumberRejected",
@@ -232,6 +235,7 @@ __all__ = [
     "Hold",
     "HoldError",
     "HoldReason",
+    "HoldRules",
     "IdSource",
     "IdempotencyConflict",
     "Inquiry",
@@ -355,6 +359,7 @@ __all__ = [
     "StockLevel",
     "StorageError",
     "Store",
+    "TimerReport",
     "TooManyLines",
     "TrackingEvent",
     "TrackingStatus",

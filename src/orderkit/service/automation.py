@@ -11,8 +11,8 @@ the events the outbox dispatcher delivers, or a timer run by :meth:`Automation.r
 * **acknowledge** a new order as soon as it is placed (after the hold rules);
 * **release** an acknowledged order to fulfilment once it is not on hold and its
   payment is authorized or paid (or the shop takes no payments);
-* **cancel unpaid** orders whose payment is gone (declined, voided, expired) after a
-  timeout;
+* **cancel unpaid** orders whose payment is gone (declined, voided, expired) once the
+  timeout has passed since placement;
 * **complete** delivered orders once their return window has closed and no return is
   open.
 
@@ -64,7 +64,14 @@ log = logging.getLogger("orderkit.automation")
 MANUAL_REVIEW = "manual_review"
 """The hold reason the hold rules use."""
 
-_PAID = frozenset({PaymentStatus.AUTHORIZED, PaymentStatus.PARTIALLY_PAID, PaymentStatus.PAID})
+_PAID = frozenset(
+    {
+        PaymentStatus.AUTHORIZED,
+        PaymentStatus.PARTIALLY_PAID,
+        PaymentStatus.PAID,
+        PaymentStatus.PARTIALLY_REFUNDED,
+    }
+)
 _UNPAID_STATES = (OrderState.PLACED.value, OrderState.ACKNOWLEDGED.value)
 # what a policy leaves to an operator instead of retrying: the shop's rules said no
 _REFUSALS = (FulfilmentError, HoldError, InvalidTransition, OutOfStock)
@@ -91,14 +98,14 @@ class HoldRules:
     first_order: bool = False
     country_mismatch: bool = False
 
-    def reasons(self, order: Order, orders_of_customer: int) -> list[str]:
-        """Why ``order`` needs a look (empty: it does not); ``orders_of_customer`` counts
-        the customer's orders, this one included."""
+    def reasons(self, order: Order, first: bool) -> list[str]:
+        """Why ``order`` needs a look (empty: it does not); ``first`` says whether it is
+        the customer's first order. ``total_over`` holds totals strictly over it."""
         found = []
         total = order.totals.total
         if self.total_over is not None and total > self.total_over:
             found.append(f"total {total} is over {self.total_over}")
-        if self.first_order and orders_of_customer <= 1:
+        if self.first_order and first:
             found.append(f"first order of customer {order.customer.id}")
         billing = order.billing_address
         if self.country_mismatch and billing and billing.country != order.shipping_address.country:
@@ -190,12 +197,13 @@ class Automation:
         """Hold the new order for review if a rule says so, then acknowledge it."""
         with self._uow() as uow:
             order = uow.orders.get(event.order_id)
-            mine = uow.orders.list(customer_id=order.customer.id, limit=2)
-        reasons = self.settings.holds.reasons(order, len(mine))
+            oldest = uow.orders.list(customer_id=order.customer.id, limit=1)  # by placement
+        reasons = self.settings.holds.reasons(order, first=oldest[0].id == order.id)
         if reasons and not any(hold.reason == MANUAL_REVIEW for hold in order.holds):
-            self._attempt(lambda: self._orders.hold(order.id, MANUAL_REVIEW, "; ".join(reasons)))
+            note = "; ".join(reasons)
+            self._attempt(order.id, partial(self._orders.hold, order.id, MANUAL_REVIEW, note))
         if self.settings.acknowledge and order.state == OrderState.PLACED.value:
-            self._attempt(lambda: self._orders.acknowledge(order.id))
+            self._attempt(order.id, partial(self._orders.acknowledge, order.id))
 
     def release(self, event: OrderEvent) -> None:
         """Start fulfilment of an acknowledged order once it is not on hold and paid for
@@ -204,9 +212,16 @@ class Automation:
             order = uow.orders.get(event.order_id)
         if order.state != OrderState.ACKNOWLEDGED.value or order.is_on_hold:
             return
-        if self._takes_payments and self._payment_status(order.id) not in _PAID:
+        if not self._paid_for(order):
             return
-        self._attempt(lambda: self._fulfilment.start(order.id))
+        self._attempt(order.id, partial(self._fulfilment.start, order.id))
+
+    def _paid_for(self, order: Order) -> bool:
+        """Authorized or captured, or nothing to pay (no gateway, or a total of zero, such
+        as an exchange paid by its credit)."""
+        if not self._takes_payments or order.totals.total.is_zero():
+            return True
+        return self._payment_status(order.id) in _PAID
 
     # -- timers ---------------------------------------------------------------------------------
 
@@ -220,15 +235,14 @@ class Automation:
         if timeout is not None:
             for state in _UNPAID_STATES:
                 for order in list(self._orders_in(state)):
-                    unpaid = self._payment_status(order.id) == PaymentStatus.UNPAID
-                    if unpaid and now - order.placed_at >= timeout:
+                    if not self._paid_for(order) and now - order.placed_at >= timeout:
                         reason = f"unpaid {timeout} after placement"
-                        if self._attempt(partial(self._orders.cancel, order.id, reason)):
+                        if self._attempt(order.id, partial(self._orders.cancel, order.id, reason)):
                             cancelled.append(order.id)
         if self.settings.complete_delivered:
             for order in list(self._orders_in(OrderState.DELIVERED.value)):
                 if self._returns_closed(order.id, now) and self._attempt(
-                    partial(self._orders.transition, order.id, "complete")
+                    order.id, partial(self._orders.transition, order.id, "complete")
                 ):
                     completed.append(order.id)
         return TimerReport(tuple(cancelled), tuple(completed))
@@ -251,14 +265,15 @@ class Automation:
                 return
             offset += len(page)
 
-    def _attempt(self, step: Callable[[], object]) -> bool:
-        """Take ``step``; a refusal by the shop's rules is logged and left to an operator."""
+    def _attempt(self, order_id: str, step: Callable[[], object]) -> bool:
+        """Take ``step`` for ``order_id``; a refusal by the shop's rules is logged and the
+        order left to an operator."""
         try:
             step()
         except ConcurrencyError:
             raise  # the dispatcher retries the handler
         except _REFUSALS as error:
-            log.info("automation left an order to an operator: %s", error)
+            log.warning("automation left order %s to an operator: %s", order_id, error)
             return False
         except OrderkitError:
             raise

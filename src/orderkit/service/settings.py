@@ -81,6 +81,18 @@ def _fraction(_instance: object, attribute: Attribute[Any], value: object) -> No
         )
 
 
+def _automation(instance: ShopSettings, attribute: Attribute[Any], value: object) -> None:
+    if not isinstance(value, AutomationSettings):
+        raise InvalidSettings("must be an AutomationSettings", field=attribute.name, value=value)
+    threshold = value.holds.total_over
+    if threshold is not None and threshold.currency != instance.currency:
+        raise InvalidSettings(
+            f"is in {threshold.currency}, the shop in {instance.currency}",
+            field="automation.holds.total_over",
+            value=str(threshold),
+        )
+
+
 def _lifecycle(_instance: object, attribute: Attribute[Any], value: LifecycleDefinition) -> None:
     value.build()  # validate now, not at the first order
 
@@ -143,7 +155,7 @@ class ShopSettings:
     gateway_retry_delay: timedelta = field(default=timedelta(milliseconds=200), validator=_delay)
     return_window: timedelta = field(default=timedelta(days=30), validator=_window)
     restocking_fee: Decimal = field(default=Decimal(0), validator=_fraction)
-    automation: AutomationSettings = field(factory=AutomationSettings)
+    automation: AutomationSettings = field(factory=AutomationSettings, validator=_automation)
     return_instructions: str = field(
         default="Pack the items with the order number inside and send them to our returns desk.",
         validator=_name,

@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Generic, TypeVar
 
-import attrs
-
 from orderkit.adapters.memory_outbox import MemoryOutbox
 from orderkit.adapters.memory_stock import MemoryStock, MemoryStockRepository
 from orderkit.adapters.repository import (
@@ -26,6 +24,7 @@ from orderkit.adapters.repository import (
     StagedShipments,
     StagedUnitOfWork,
     check_page,
+    private_copy,
 )
 from orderkit.domain.events import DomainEvent
 from orderkit.domain.inquiries import Inquiry
@@ -60,22 +59,8 @@ __all__ = [
 ]
 
 
-_FIELDS = {
-    cls: tuple(a.name for a in attrs.fields(cls) if a.name != "pending_events")
-    for cls in (Order, Payment, Shipment, ReturnRequest, Inquiry)
-}
 T = TypeVar("T", Order, Payment, Shipment, ReturnRequest, Inquiry)
 D = TypeVar("D", Payment, Shipment, ReturnRequest, Inquiry)
-
-
-def _private_copy(aggregate: T) -> T:
-    """An isolated copy. Aggregate fields are immutable values or tuples, so shallow is enough."""
-    cls = type(aggregate)
-    clone = object.__new__(cls)
-    for name in _FIELDS[cls]:
-        object.__setattr__(clone, name, getattr(aggregate, name))
-    clone.pending_events = []
-    return clone
 
 
 class MemoryStore:
@@ -117,7 +102,7 @@ class MemoryOrderRepository(StagedOrders):
             stored = self._store.orders.get(order_id)
         if stored is None:
             raise OrderNotFound(order_id)
-        return _private_copy(stored)
+        return private_copy(stored)
 
     def find_by_idempotency_key(self, key: str) -> Order | None:
         """A private copy of the committed order placed with ``key``, or None."""
@@ -145,7 +130,7 @@ class MemoryOrderRepository(StagedOrders):
                 and (customer_id is None or order.customer.id == customer_id)
             ]
         matches.sort(key=lambda order: (order.placed_at, order.id))
-        return [_private_copy(order) for order in matches[offset : offset + limit]]
+        return [private_copy(order) for order in matches[offset : offset + limit]]
 
 
 class _MemoryDocuments(Generic[D]):
@@ -167,14 +152,14 @@ class _MemoryDocuments(Generic[D]):
             stored = self._committed().get(aggregate_id)
         if stored is None:
             raise self._missing(f"no {self._kind} with id {aggregate_id!r}")
-        return _private_copy(stored)
+        return private_copy(stored)
 
     def for_order(self, order_id: str) -> Sequence[D]:
         """Private copies of the order's committed documents, oldest first."""
         with self._store.lock:
             found = [d for d in self._committed().values() if d.order_id == order_id]
         found.sort(key=lambda document: (document.created_at, document.id))
-        return [_private_copy(document) for document in found]
+        return [private_copy(document) for document in found]
 
     def list(self, *, state: str | None = None, limit: int = 50, offset: int = 0) -> Sequence[D]:
         """Private copies of committed documents in ``state``, oldest first, paged."""
@@ -182,7 +167,7 @@ class _MemoryDocuments(Generic[D]):
         with self._store.lock:
             found = [d for d in self._committed().values() if state is None or d.state == state]
         found.sort(key=lambda document: (document.created_at, document.id))
-        return [_private_copy(document) for document in found[offset : offset + limit]]
+        return [private_copy(document) for document in found[offset : offset + limit]]
 
 
 class MemoryPaymentRepository(_MemoryDocuments[Payment], StagedPayments):
@@ -294,25 +279,25 @@ class MemoryUnitOfWork(
             events = [event for aggregate, _ in staged for event in aggregate.pending_events]
             for order, is_new in self.orders.staged.values():
                 order.version += 1
-                store.orders[order.id] = _private_copy(order)
+                store.orders[order.id] = private_copy(order)
                 if is_new and order.idempotency_key is not None:
                     store.idempotency_keys[order.idempotency_key] = order.id
             for payment, _ in self.payments.staged.values():
                 payment.version += 1
-                store.payments[payment.id] = _private_copy(payment)
+                store.payments[payment.id] = private_copy(payment)
                 if payment.authorization_id is not None:
                     store.authorizations[payment.authorization_id] = payment.id
             for shipment, _ in self.shipments.staged.values():
                 shipment.version += 1
-                store.shipments[shipment.id] = _private_copy(shipment)
+                store.shipments[shipment.id] = private_copy(shipment)
                 if shipment.tracking_number is not None:
                     store.tracking_numbers[shipment.tracking_number] = shipment.id
             for request, _ in self.returns.staged.values():
                 request.version += 1
-                store.returns[request.id] = _private_copy(request)
+                store.returns[request.id] = private_copy(request)
             for inquiry, _ in self.inquiries.staged.values():
                 inquiry.version += 1
-                store.inquiries[inquiry.id] = _private_copy(inquiry)
+                store.inquiries[inquiry.id] = private_copy(inquiry)
             store.outbox.append(events)
         self.committed(staged)
         return events

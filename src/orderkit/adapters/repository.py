@@ -6,6 +6,8 @@ import itertools
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
+import attrs
+
 from orderkit.domain.events import DomainEvent
 from orderkit.domain.inquiries import Inquiry
 from orderkit.domain.order import Order
@@ -25,6 +27,7 @@ __all__ = [
     "StagedStock",
     "StagedUnitOfWork",
     "check_page",
+    "private_copy",
 ]
 
 
@@ -42,6 +45,24 @@ S = TypeVar("S", bound="StagedStock")
 P = TypeVar("P", bound="StagedPayments")
 H = TypeVar("H", bound="StagedShipments")
 U = TypeVar("U", bound="StagedUnitOfWork[Any, Any, Any, Any]")
+
+
+_FIELDS = {
+    cls: tuple(a.name for a in attrs.fields(cls) if a.name != "pending_events")
+    for cls in (Order, Payment, Shipment, ReturnRequest, Inquiry)
+}
+T = TypeVar("T", Order, Payment, Shipment, ReturnRequest, Inquiry)
+
+
+def private_copy(aggregate: T) -> T:
+    """An isolated copy without pending events. Aggregate fields are immutable values or
+    tuples, so a shallow copy is enough (and far cheaper than decoding or deep-copying)."""
+    cls = type(aggregate)
+    clone = object.__new__(cls)
+    for name in _FIELDS[cls]:
+        object.__setattr__(clone, name, getattr(aggregate, name))
+    clone.pending_events = []
+    return clone
 
 
 def check_page(limit: int, offset: int) -> None:

@@ -358,7 +358,10 @@ class SqliteOutbox:
         """Lease up to ``limit`` due events to ``worker``, by seq, in one write transaction.
 
         An event that cannot be read back is logged and set aside for an hour, not returned."""
-        records = []
+        records: list[OutboxRecord] = []
+        probe = {"now": _ts(now), "limit": 1}
+        if self._store.connection().execute(sql.CLAIM_EVENTS, probe).fetchone() is None:
+            return records  # nothing due: no write transaction (the next claim looks again)
         with self._store.write() as conn:
             rows = conn.execute(sql.CLAIM_EVENTS, {"now": _ts(now), "limit": limit}).fetchall()
             until = _ts(now) + lease_seconds
@@ -405,15 +408,25 @@ class SqliteOutbox:
         with self._store.write() as conn:
             conn.execute(sql.MARK_PROCESSED, {"handler": handler, "seq": seq})
 
-    def finish(self, seq: int, *, worker: str, now: datetime) -> None:
-        """Mark ``seq`` dispatched at ``now`` and clear its lease, if ``worker`` still holds it."""
+    def finish(
+        self, seq: int, *, worker: str, now: datetime, processed: Sequence[str] = ()
+    ) -> None:
+        """Insert ``processed_events`` rows for the ``processed`` handlers, then mark ``seq``
+        dispatched at ``now`` and clear its lease if ``worker`` still holds it: one
+        transaction."""
         with self._store.write() as conn:
+            for handler in processed:
+                conn.execute(sql.MARK_PROCESSED, {"handler": handler, "seq": seq})
             conn.execute(sql.FINISH_EVENT, {"seq": seq, "now": _ts(now), "worker": worker})
 
-    def postpone(self, seq: int, *, worker: str, until: datetime) -> None:
-        """If ``worker`` holds ``seq``: count a failed attempt, release the lease and make
-        the event due again at ``until``."""
+    def postpone(
+        self, seq: int, *, worker: str, until: datetime, processed: Sequence[str] = ()
+    ) -> None:
+        """Record the ``processed`` handlers; then, if ``worker`` holds ``seq``: count a failed
+        attempt, release the lease and make the event due again at ``until``."""
         with self._store.write() as conn:
+            for handler in processed:
+                conn.execute(sql.MARK_PROCESSED, {"handler": handler, "seq": seq})
             conn.execute(sql.POSTPONE_EVENT, {"seq": seq, "worker": worker, "until": _ts(until)})
 
     def dead_letter(self, letter: DeadLetter) -> None:

@@ -5,6 +5,8 @@ them with version checks. Part of the SQLite store (:mod:`orderkit.adapters.sqli
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -18,6 +20,7 @@ from orderkit.adapters.repository import (
     StagedReturns,
     StagedShipments,
     check_page,
+    private_copy,
 )
 from orderkit.domain.inquiries import Inquiry
 from orderkit.domain.order import Order
@@ -63,17 +66,36 @@ A = TypeVar("A", Order, Payment, Shipment, ReturnRequest, Inquiry)
 D = TypeVar("D", ReturnRequest, Inquiry)
 
 
+# Documents decoded lately, by their exact text: a command reads the same order, shipment
+# or payment several times between writes (its handlers too), and decoding is the main
+# cost of a read. A hit is a private copy of what the text decoded to.
+_DECODED: OrderedDict[tuple[type[Any], str], Any] = OrderedDict()
+_DECODED_LIMIT = 1024
+_DECODED_LOCK = threading.Lock()
+
+
 def load_document(row: tuple[int, str] | None, what: str, cls: type[A]) -> A | None:
     """The aggregate a row holds (None for no row), with its version; raises
     :class:`CorruptRecord` when its document cannot be read back."""
     if row is None:
         return None
     version, document = row
-    try:
-        aggregate = loads(document, cls)
-    except Exception as error:
-        kind = cls.__name__.lower()
-        raise CorruptRecord(f"{kind} {what} cannot be read back: {error!r}") from None
+    key = (cls, document)
+    with _DECODED_LOCK:
+        decoded = _DECODED.get(key)
+        if decoded is not None:
+            _DECODED.move_to_end(key)
+    if decoded is None:
+        try:
+            decoded = loads(document, cls)
+        except Exception as error:
+            kind = cls.__name__.lower()
+            raise CorruptRecord(f"{kind} {what} cannot be read back: {error!r}") from None
+        with _DECODED_LOCK:
+            _DECODED[key] = decoded
+            if len(_DECODED) > _DECODED_LIMIT:
+                _DECODED.popitem(last=False)
+    aggregate: A = private_copy(decoded)
     aggregate.version = version
     return aggregate
 

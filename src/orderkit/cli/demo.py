@@ -11,6 +11,11 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import click
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
 from orderkit.adapters.memory import ManualClock, MemoryNotifier
 from orderkit.adapters.memory_carrier import MemoryCarrier
 from orderkit.adapters.memory_gateway import MemoryGateway
@@ -26,7 +31,6 @@ from orderkit.domain.shipment import SHIPMENT_LIFECYCLE, Shipment
 from orderkit.domain.values import Address, ContactChannel, Customer, LineItem, SalesChannel
 from orderkit.errors import (
     FulfilmentError,
-    MissingExtra,
     OrderkitError,
     OutOfStock,
     PaymentDeclined,
@@ -36,16 +40,6 @@ from orderkit.service.automation import MANUAL_REVIEW, AutomationSettings, HoldR
 from orderkit.service.commands import PlaceOrder
 from orderkit.service.settings import ShopSettings
 from orderkit.shop import Shop
-
-try:
-    import click
-    from rich.console import Console
-    from rich.progress import Progress
-    from rich.table import Table
-except ImportError as error:  # pragma: no cover - depends on the environment
-    raise MissingExtra(
-        "the orderkit command needs the cli extra: pip install 'orderkit[cli]'"
-    ) from error
 
 __all__ = ["demo"]
 

@@ -56,7 +56,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import click
 from attrs import define, field
+from rich.console import Console
 
 import orderkit as ok
 from orderkit.adapters.memory_carrier import MemoryCarrier
@@ -64,14 +66,6 @@ from orderkit.adapters.system import SystemClock
 from orderkit.cli import main
 from orderkit.cli.output import console, echo_json
 from orderkit.shop import DEFAULT_STORE, STORE_ENV
-
-try:
-    import click
-    from rich.console import Console
-except ImportError as error:  # pragma: no cover - depends on the environment
-    raise ok.MissingExtra(
-        "the orderkit command needs the cli extra: pip install 'orderkit[cli]'"
-    ) from error
 
 __all__ = [
     "EXIT_CODES",

@@ -17,17 +17,12 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timezone
 from typing import Any
 
+import click
+from rich.console import Console
+from rich.table import Table
+
 import orderkit as ok
 from orderkit.serialization import make_converter
-
-try:
-    import click
-    from rich.console import Console
-    from rich.table import Table
-except ImportError as error:  # pragma: no cover - depends on the environment
-    raise ok.MissingExtra(
-        "the orderkit command needs the cli extra: pip install 'orderkit[cli]'"
-    ) from error
 
 __all__ = [
     "console",

@@ -1013,8 +1013,9 @@ class PostDeliveryMachine(RuleBasedStateMachine):
         left = credit
         expected_lines = []
         for item in replacements:
-            subtotal = item.unit_price * got[item.line_id]
-            used = min(left, subtotal, key=lambda money: money.amount)
+            tax = item.tax if item.tax is not None else Money.zero(EUR)
+            price = item.unit_price * got[item.line_id] + tax  # the credit covers tax too
+            used = min(left, price, key=lambda money: money.amount)
             left = left - used
             expected_lines.append((item.line_id, item.sku, got[item.line_id], used))
         assert [(x.line_id, x.sku, x.quantity, x.discount) for x in new.lines] == expected_lines

@@ -135,7 +135,8 @@ def exchange_lines(
     order: Order, request: ReturnRequest, replacements: Sequence[Replacement], credit: Money
 ) -> tuple[LineItem, ...]:
     """The exchange order's lines: each replacement, unit for unit with the received units
-    of its line, discounted by the ``credit`` (up to its price, line by line, in order)."""
+    of its line, discounted by the ``credit`` (up to its price and tax, line by line, in
+    order)."""
     got = request.received_units()
     if not replacements:
         raise InvalidField("name at least one replacement", field="replacements", value=[])
@@ -158,8 +159,9 @@ def exchange_lines(
                 value=item.unit_price.currency,
             )
         seen.add(item.line_id)
-        subtotal = item.unit_price * got[item.line_id]
-        used = min(left, subtotal, key=lambda money: money.amount)
+        tax = item.tax if item.tax is not None else Money.zero(order.currency)
+        price = item.unit_price * got[item.line_id] + tax  # the credit pays its tax too
+        used = min(left, price, key=lambda money: money.amount)
         left = left - used
         lines.append(
             LineItem(
@@ -169,7 +171,7 @@ def exchange_lines(
                 quantity=got[item.line_id],
                 unit_price=item.unit_price,
                 discount=used,
-                tax=item.tax if item.tax is not None else Money.zero(order.currency),
+                tax=tax,
             )
         )
     return tuple(lines)

@@ -234,12 +234,18 @@ def _line_amounts(instance: LineItem, attribute: Attribute[Any], value: Money) -
             field=attribute.name,
             value=value.currency,
         )
-    if attribute.name == "discount" and value > instance.unit_price * instance.quantity:
-        raise InvalidField(
-            f"{value} is more than the line's price {instance.unit_price * instance.quantity}",
-            field=attribute.name,
-            value=str(value),
-        )
+    if attribute.name == "discount":
+        # a line never costs less than nothing: the discount may cover its price and tax
+        tax = getattr(instance, "tax", None)
+        ceiling = instance.unit_price * instance.quantity
+        if isinstance(tax, Money) and tax.currency == value.currency and not tax.is_negative():
+            ceiling = ceiling + tax
+        if value > ceiling:
+            raise InvalidField(
+                f"{value} is more than the line's price and tax {ceiling}",
+                field=attribute.name,
+                value=str(value),
+            )
 
 
 @frozen

@@ -312,7 +312,7 @@ def _summary(
         table.add_row(f"money {what}", f"{amount.amount:,} {amount.currency}")
     table.add_row("served from two warehouses", f"{split:,}")
     table.add_row("still on hold (manual review)", f"{on_hold:,}")
-    table.add_row("completed a month later", f"{aftercare.completed:,}")
+    table.add_row("completed a month later (exchange orders too)", f"{aftercare.completed:,}")
     table.add_row("order value (not cancelled)", f"{revenue.amount:,} {revenue.currency}")
     table.add_row("order value shipped", f"{shipped_value.amount:,} {shipped_value.currency}")
     for state in SHIPMENT_LIFECYCLE.states:
@@ -352,6 +352,7 @@ def _summary(
         table.add_row(f"units reserved / on hand, {location.name}", f"{reserved:,} / {on_hand:,}")
     table.add_row("events still in the outbox", f"{shop.events.pending():,}")
     table.add_row("dead letters", f"{len(shop.events.dead_letters()):,}")
+    table.add_row("time taken (wall clock)", f"{elapsed:,.1f} s")
     table.add_row(
         "orders per second, placement to door (wall clock)", f"{len(placed) / elapsed:,.0f}"
     )

@@ -210,7 +210,14 @@ def _shop_from(spec: str, db: str | None) -> ok.Shop:
         target = getattr(target, part, None)
     if not callable(target):
         raise CommandFailed(f"--shop {spec!r}: {attribute} is not a function", EXIT_USAGE)
-    shop = target(db)
+    try:
+        shop = target(db)
+    except ok.OrderkitError:
+        raise  # the shop's own refusal (a foreign file, say): its usual exit code
+    except Exception as error:  # the factory itself failed: a bad --shop, not our bug
+        raise CommandFailed(
+            f"--shop {spec!r} failed: {type(error).__name__}: {error}", EXIT_USAGE
+        ) from None
     if not isinstance(shop, ok.Shop):
         raise CommandFailed(
             f"--shop {spec!r} returned a {type(shop).__name__}, not an orderkit Shop", EXIT_USAGE

@@ -16,6 +16,7 @@ from orderkit.errors import (
     FulfilmentError,
     IdempotencyConflict,
     InvalidField,
+    InvalidTransition,
     OutOfStock,
 )
 from orderkit.ports import Clock, IdSource, Outbox, UnitOfWork, UnitOfWorkFactory
@@ -214,11 +215,13 @@ class OrderService(CommandRunner):
             self._before_cancel(order_id)  # labels voided at the carrier, or refused
 
         def change(order: Order, now: datetime, uow: UnitOfWork) -> None:
+            if not self._lifecycle.can_fire(order, "cancel"):
+                raise InvalidTransition("order", order.id, order.state, "cancel")
             shipments = uow.shipments.for_order(order.id)
             if any(shipment.is_handed_over for shipment in shipments):
                 raise FulfilmentError(
                     f"order {order.id} has a shipment on its way; cancel the lines not yet "
-                    "shipped with cancel_lines instead"
+                    "shipped instead (shop.orders.cancel_lines)"
                 )
             order.cancel(reason, now, self._lifecycle)
             for shipment in shipments:

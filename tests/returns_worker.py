@@ -20,6 +20,7 @@ import os
 import sqlite3
 import sys
 import time
+import weakref
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -96,6 +97,8 @@ class FileGateway:
 
     def __init__(self, path: str, *, refund_barrier: FileBarrier | None = None) -> None:
         self.conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+        # closed with the gateway (Python 3.13 warns about a connection left open)
+        weakref.finalize(self, self.conn.close)
         self.refund_barrier = refund_barrier
         for statement in (
             "CREATE TABLE IF NOT EXISTS calls (seq INTEGER PRIMARY KEY, kind TEXT, key TEXT)",

@@ -44,6 +44,7 @@ from orderkit import (
     PaymentStatus,
     PlaceOrder,
     Replacement,
+    ReturnError,
     ReturnLine,
     Shop,
     ShopSettings,
@@ -617,11 +618,11 @@ def test_complete_delivered_once_the_return_window_closed(
     placed = rig.shop.orders.place(command(customer=GRACE, mugs=1))
 
     assert rig.shop.automation.run_timers() == NOTHING
-    rig.clock.set(arrived + window - timedelta(seconds=1))
+    rig.clock.set(arrived + window)  # the window's last moment still takes a return
     assert rig.shop.automation.run_timers() == NOTHING
     assert state(rig, order.id) == OrderState.DELIVERED.value
 
-    rig.clock.set(arrived + window)
+    rig.clock.set(arrived + window + timedelta(seconds=1))
     assert rig.shop.automation.run_timers() == TimerReport(cancelled=(), completed=(order.id,))
     assert state(rig, order.id) == OrderState.COMPLETED.value
     assert "OrderCompleted" in history_kinds(rig, order.id)
@@ -705,7 +706,7 @@ def test_everything_runs_a_shop_day_without_an_operator_but_the_warehouse(
 
     ship(rig, small.id)
     arrived = poll_until_delivered(rig, small.id)
-    rig.clock.set(arrived + timedelta(days=14))
+    rig.clock.set(arrived + timedelta(days=14, seconds=1))  # the window has closed
     report = shop.automation.run_timers()
     assert report.completed == (small.id,)
     assert report.cancelled == ()  # the big one is authorized; the voided one is fulfilling
@@ -875,3 +876,15 @@ def test_automation_that_is_not_automation_settings_is_refused() -> None:
     except InvalidSettings:
         return
     raise AssertionError("ShopSettings accepted automation=True")
+
+
+def test_a_completed_order_takes_no_returns(rigs: Rigs, store: str) -> None:
+    rig = rigs.open(
+        store, AutomationSettings(complete_delivered=True), return_window=timedelta(days=2)
+    )
+    order, arrived = delivered(rig)
+    rig.clock.set(arrived + timedelta(days=2, seconds=1))
+    assert rig.shop.automation.run_timers().completed == (order.id,)
+    with pytest.raises(ReturnError, match="'completed': it takes no returns"):
+        rig.shop.returns.request(order.id, [ReturnLine("L1", 1, "changed_mind")])
+    assert rig.shop.returns.for_order(order.id) == []

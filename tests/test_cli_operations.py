@@ -152,7 +152,14 @@ def test_an_order_from_hold_to_the_door(url: str, tmp_path: Path) -> None:
 
     label = tmp_path / "label.pdf"
     shipped = cli_json(
-        url, "ship", shipment["id"], "--parcel", "250x350x120:1400", "--label", str(label)
+        url,
+        "ship",
+        shipment["id"],
+        "--parcel",
+        "250x350x120:1400",
+        "--label",
+        str(label),
+        "--simulated-carrier",
     )
     assert shipped["steps"] == ["picked", "packed in 1 parcel(s)", "labelled", "handed over"]
     assert shipped["carrier"] == "memcarrier"
@@ -165,7 +172,7 @@ def test_an_order_from_hold_to_the_door(url: str, tmp_path: Path) -> None:
     ]
     assert "document" not in shipped["shipment"]["label"]  # the PDF goes to --label
     assert label.read_bytes().startswith(b"%PDF")
-    again = cli(url, "ship", shipment["id"])  # nothing left to do: harmless
+    again = cli(url, "ship", shipment["id"], "--simulated-carrier")  # nothing left: harmless
     assert "handed over already" in again.stdout
     assert "simulated" in again.stdout
 
@@ -373,7 +380,7 @@ def test_stock_commands(url: str) -> None:
     [
         (["orders", "show", "order_nope"], 3, "no order with id 'order_nope'"),
         (["orders", "hold", "order_nope", "--reason", "x"], 3, "order_nope"),
-        (["ship", "shipment_nope"], 3, "shipment_nope"),
+        (["ship", "shipment_nope", "--simulated-carrier"], 3, "shipment_nope"),
         (["deliver", "shipment_nope"], 3, "shipment_nope"),
         (["returns", "show", "return_nope"], 3, "return_nope"),
         (["inquiries", "show", "inquiry_nope"], 3, "inquiry_nope"),
@@ -382,7 +389,11 @@ def test_stock_commands(url: str) -> None:
         (["stock", "receive", "X", "--location", "nowhere", "--quantity", "3"], 2, "location"),
         (["stock", "receive", "X", "--location", "berlin", "--quantity", "0"], 2, "quantity"),
         (["stock", "add-location", "x", "--name", "X", "--priority", "-1"], 2, "priority"),
-        (["ship", "shipment_nope", "--parcel", "big"], 2, "WIDTHxLENGTHxHEIGHT:GRAMS"),
+        (
+            ["ship", "shipment_nope", "--parcel", "big", "--simulated-carrier"],
+            2,
+            "WIDTHxLENGTHxHEIGHT:GRAMS",
+        ),
     ],
 )
 def test_exit_codes(url: str, args: list[str], code: int, fragment: str) -> None:
@@ -521,7 +532,7 @@ def test_as_a_real_process(url: str, tmp_path: Path) -> None:
     assert run_process("orders", "acknowledge", order_id, **env).returncode == 0
     fulfilled = run_process("fulfil", order_id, "--json", **env)
     [shipment] = json.loads(fulfilled.stdout)["shipments"]
-    shipped = run_process("ship", shipment["id"], **env)
+    shipped = run_process("ship", shipment["id"], "--simulated-carrier", **env)
     assert shipped.returncode == 0, shipped.stderr
     assert "Carrier: simulated" in shipped.stdout
     assert "memcarrier" in shipped.stdout
@@ -548,3 +559,11 @@ def test_help_documents_the_exit_codes() -> None:
         result = cli(None, *args, "--help")
         assert "Exit codes:" in result.stdout
         assert "3  not found" in result.stdout
+
+
+def test_shipping_on_a_real_store_needs_the_shops_carriers(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/shop.db"
+    result = CliRunner().invoke(main, ["ship", "shipment-1", "--db", url])
+    assert result.exit_code == 2
+    assert "pass --shop MODULE:CALLABLE" in result.output
+    assert "--simulated-carrier" in result.output

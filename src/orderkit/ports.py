@@ -440,18 +440,11 @@ class Outbox(Protocol):
     def mark_processed(self, handler: str, seq: int) -> None:
         """Record that ``handler`` processed event ``seq`` (idempotent)."""
 
-    def finish(
-        self, seq: int, *, worker: str, now: datetime, processed: Sequence[str] = ()
-    ) -> None:
-        """Record the ``processed`` handlers (as :meth:`mark_processed`, whoever holds the
-        event) and mark event ``seq`` dispatched, if ``worker`` still holds it; one
-        transaction."""
+    def finish(self, seq: int, *, worker: str, now: datetime) -> None:
+        """Mark event ``seq`` dispatched to every handler, if ``worker`` still holds it."""
 
-    def postpone(
-        self, seq: int, *, worker: str, until: datetime, processed: Sequence[str] = ()
-    ) -> None:
-        """Record the ``processed`` handlers, count a failed attempt and make the event
-        due again at ``until``; one transaction."""
+    def postpone(self, seq: int, *, worker: str, until: datetime) -> None:
+        """Count a failed attempt and make the event due again at ``until``."""
 
     def dead_letter(self, letter: DeadLetter) -> None:
         """Record that a handler gave up on an event (replaces an older letter)."""

@@ -97,24 +97,17 @@ class MemoryOutbox:
             row.lease_until = now + timedelta(seconds=lease_seconds)
             return True
 
-    def finish(
-        self, seq: int, *, worker: str, now: datetime, processed: Sequence[str] = ()
-    ) -> None:
-        """Remember the ``processed`` handlers, and drop ``seq`` from the pending events if
-        ``worker`` holds it."""
+    def finish(self, seq: int, *, worker: str, now: datetime) -> None:
+        """Drop ``seq`` from the pending events if ``worker`` holds it; otherwise do nothing."""
         with self._lock:
-            self._processed.update((handler, seq) for handler in processed)
             row = self._pending.get(seq)
             if row is not None and row.lease_owner == worker:
                 del self._pending[seq]
 
-    def postpone(
-        self, seq: int, *, worker: str, until: datetime, processed: Sequence[str] = ()
-    ) -> None:
-        """Remember the ``processed`` handlers; if ``worker`` holds ``seq``: count a failed
-        attempt, release the lease and make the event due again at ``until``."""
+    def postpone(self, seq: int, *, worker: str, until: datetime) -> None:
+        """If ``worker`` holds ``seq``: count a failed attempt, release the lease and make
+        the event due again at ``until``."""
         with self._lock:
-            self._processed.update((handler, seq) for handler in processed)
             row = self._pending.get(seq)
             if row is not None and row.lease_owner == worker:
                 row.attempts += 1

@@ -154,7 +154,10 @@ class SqliteStore:
     def _open_schema(self) -> None:
         if Path(self.path).is_dir():
             raise NotAnOrderkitDatabase(f"{self.path} is a directory, not a database file")
-        probe = self._connect()
+        try:
+            probe = self._connect()
+        except sqlite3.Error as error:  # a missing folder, no permission...
+            raise StorageError(f"{self.path}: cannot open the database ({error})") from None
         try:
             version = self._schema_version(probe)
             if version == SCHEMA_VERSION:
@@ -408,25 +411,15 @@ class SqliteOutbox:
         with self._store.write() as conn:
             conn.execute(sql.MARK_PROCESSED, {"handler": handler, "seq": seq})
 
-    def finish(
-        self, seq: int, *, worker: str, now: datetime, processed: Sequence[str] = ()
-    ) -> None:
-        """Insert ``processed_events`` rows for the ``processed`` handlers, then mark ``seq``
-        dispatched at ``now`` and clear its lease if ``worker`` still holds it: one
-        transaction."""
+    def finish(self, seq: int, *, worker: str, now: datetime) -> None:
+        """Mark ``seq`` dispatched at ``now`` and clear its lease, if ``worker`` still holds it."""
         with self._store.write() as conn:
-            for handler in processed:
-                conn.execute(sql.MARK_PROCESSED, {"handler": handler, "seq": seq})
             conn.execute(sql.FINISH_EVENT, {"seq": seq, "now": _ts(now), "worker": worker})
 
-    def postpone(
-        self, seq: int, *, worker: str, until: datetime, processed: Sequence[str] = ()
-    ) -> None:
-        """Record the ``processed`` handlers; then, if ``worker`` holds ``seq``: count a failed
-        attempt, release the lease and make the event due again at ``until``."""
+    def postpone(self, seq: int, *, worker: str, until: datetime) -> None:
+        """If ``worker`` holds ``seq``: count a failed attempt, release the lease and make
+        the event due again at ``until``."""
         with self._store.write() as conn:
-            for handler in processed:
-                conn.execute(sql.MARK_PROCESSED, {"handler": handler, "seq": seq})
             conn.execute(sql.POSTPONE_EVENT, {"seq": seq, "worker": worker, "until": _ts(until)})
 
     def dead_letter(self, letter: DeadLetter) -> None:

@@ -148,6 +148,7 @@ class Operator:
     shop_spec: str | None
     as_json: bool
     wants_carrier: bool = False
+    allow_simulated: bool = False
     simulated_carrier: bool = False
     out: Console = field(factory=console)
 
@@ -164,6 +165,14 @@ class Operator:
         clock = SystemClock()
         settings = ok.ShopSettings(dispatch="worker")
         carriers: list[ok.Carrier] = []
+        url = self.db or os.environ.get(STORE_ENV) or DEFAULT_STORE
+        if self.wants_carrier and url != "memory://" and not self.allow_simulated:
+            # its tracking numbers would reach real customers once the shop dispatches
+            raise CommandFailed(
+                "shipping needs your carriers: pass --shop MODULE:CALLABLE (or "
+                "--simulated-carrier to try it out with a simulated one)",
+                EXIT_USAGE,
+            )
         if self.wants_carrier:
             # tracking numbers must differ between runs on one database, like a real carrier's
             carriers.append(
@@ -172,7 +181,6 @@ class Operator:
                 )
             )
             self.simulated_carrier = True
-        url = self.db or os.environ.get(STORE_ENV) or DEFAULT_STORE
         try:
             return ok.Shop.open(url, settings=settings, clock=clock, carriers=carriers)
         except sqlite3.Error as error:  # a file SQLite cannot open at all
@@ -237,7 +245,10 @@ def operation(*, carrier: bool = False, writes: bool = False) -> Callable[[Comma
     def decorate(run: Command) -> Command:
         @functools.wraps(run)
         def command(db: str | None, shop_spec: str | None, as_json: bool, **params: Any) -> None:
-            operator = Operator(db, shop_spec, as_json, wants_carrier=carrier)
+            simulated = bool(params.pop("simulated_carrier", False))
+            operator = Operator(
+                db, shop_spec, as_json, wants_carrier=carrier, allow_simulated=simulated
+            )
             with exit_codes():
                 shop = operator.open_shop()
                 with shop:
@@ -266,6 +277,15 @@ def operation(*, carrier: bool = False, writes: bool = False) -> Callable[[Comma
                 "--json", "as_json", is_flag=True, help="Print one JSON document, nothing else."
             ),
         ]
+        if carrier:
+            options.append(
+                click.option(
+                    "--simulated-carrier",
+                    is_flag=True,
+                    help="Without --shop: ship with orderkit's simulated carrier (its labels "
+                    "and tracking numbers are not real).",
+                )
+            )
         for option in options:
             command = option(command)
         return command

@@ -253,7 +253,8 @@ class Automation:
             if any(request.is_open for request in uow.returns.for_order(order_id)):
                 return False
         arrived = [s.delivered_at for s in shipments if s.arrived and s.delivered_at]
-        return bool(arrived) and now >= max(arrived) + self._return_window
+        # the window's last moment still takes a return (see ReturnService): closed after it
+        return bool(arrived) and now > max(arrived) + self._return_window
 
     def _orders_in(self, state: str) -> Iterator[Order]:
         offset = 0

@@ -30,7 +30,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from attrs import frozen
@@ -89,6 +89,7 @@ class Dispatcher:
         self.lease = lease
         self._handlers: list[tuple[type[DomainEvent], str, Handler]] = []
         self._by_type: dict[type[DomainEvent], tuple[tuple[str, Handler], ...]] = {}
+        self._dispatching = threading.local()
 
     def subscribe(
         self, event_type: type[E], handler: Callable[[E], None], *, name: str | None = None
@@ -133,7 +134,17 @@ class Dispatcher:
         thread). Events waiting for a retry whose time has not come stay for a
         later call.
         """
-        name = worker or _this_worker()
+        if getattr(self._dispatching, "active", False):
+            # called from a handler (a policy's command dispatching inline): the delivery
+            # running below us picks up the new events; nesting would recurse per batch
+            return DispatchReport(0, 0, 0)
+        self._dispatching.active = True
+        try:
+            return self._run_pending(worker or _this_worker(), batch)
+        finally:
+            self._dispatching.active = False
+
+    def _run_pending(self, name: str, batch: int) -> DispatchReport:
         delivered = retried = dead = 0
         while True:
             records = self._outbox.claim(
@@ -144,20 +155,18 @@ class Dispatcher:
             )
             if not records:
                 return DispatchReport(delivered, retried, dead)
-            outcome = self._deliver(records, name, claimed_at=self._clock.now())
+            outcome = self._deliver(records, name)
             delivered += outcome.delivered
             retried += outcome.retried
             dead += outcome.dead
 
-    def _deliver(
-        self, records: Sequence[OutboxRecord], worker: str, *, claimed_at: datetime
-    ) -> DispatchReport:
+    def _deliver(self, records: Sequence[OutboxRecord], worker: str) -> DispatchReport:
         delivered = retried = dead = 0
         held_back: set[str] = set()
         unsettled = {record.seq for record in records}
         try:
             for record in records:
-                outcome = self._settle(record, worker, held_back, claimed_at)
+                outcome = self._settle(record, worker, held_back)
                 unsettled.discard(record.seq)
                 delivered += outcome == "delivered"
                 retried += outcome == "retried"
@@ -167,42 +176,35 @@ class Dispatcher:
                 self._outbox.release(sorted(unsettled), worker=worker)
         return DispatchReport(delivered, retried, dead)
 
-    def _settle(
-        self, record: OutboxRecord, worker: str, held_back: set[str], claimed_at: datetime
-    ) -> str:
+    def _settle(self, record: OutboxRecord, worker: str, held_back: set[str]) -> str:
         """Run one event's handlers and record the outcome: delivered, retried, dead or skipped."""
         if record.aggregate_id in held_back:
             self._outbox.release([record.seq], worker=worker)
             return "skipped"
-        # An event whose lease is past half its time gets a fresh one before its handlers
-        # run, so a slow batch never runs an event whose lease has passed to another
-        # worker (a younger lease is still ours: renewing it would cost a write for nothing).
+        # Each event gets a fresh lease before its handlers run, so a slow batch never
+        # runs an event whose lease has passed to another worker.
         lease = self.lease.total_seconds()
-        now = self._clock.now()
-        if now - claimed_at > self.lease / 2 and not self._outbox.renew(
-            record.seq, worker=worker, lease_seconds=lease, now=now
+        if not self._outbox.renew(
+            record.seq, worker=worker, lease_seconds=lease, now=self._clock.now()
         ):
             held_back.add(record.aggregate_id)
             return "skipped"
-        processed, failures = self._run_handlers(record)
+        failures = self._run_handlers(record)
         now = self._clock.now()
         if not failures:
-            self._outbox.finish(record.seq, worker=worker, now=now, processed=processed)
+            self._outbox.finish(record.seq, worker=worker, now=now)
             return "delivered"
         if record.attempts + 1 >= self.max_attempts:
             for name, error in failures:
                 self._outbox.dead_letter(DeadLetter(name, record.seq, record.event, error, now))
-            self._outbox.finish(record.seq, worker=worker, now=now, processed=processed)
+            self._outbox.finish(record.seq, worker=worker, now=now)
             return "dead"
         delay = min(self.retry_delay * 2**record.attempts, self.max_retry_delay)
-        self._outbox.postpone(record.seq, worker=worker, until=now + delay, processed=processed)
+        self._outbox.postpone(record.seq, worker=worker, until=now + delay)
         held_back.add(record.aggregate_id)
         return "retried"
 
-    def _run_handlers(self, record: OutboxRecord) -> tuple[list[str], list[tuple[str, str]]]:
-        """Run the handlers that have not processed ``record`` yet; return those that did
-        now (recorded with the event's outcome, in one transaction) and the failures."""
-        processed: list[str] = []
+    def _run_handlers(self, record: OutboxRecord) -> list[tuple[str, str]]:
         failures = []
         for name, handler in self._handlers_for(type(record.event)):
             if self._outbox.is_processed(name, record.seq):
@@ -216,8 +218,8 @@ class Dispatcher:
                 )
                 failures.append((name, repr(error)))
                 continue
-            processed.append(name)
-        return processed, failures
+            self._outbox.mark_processed(name, record.seq)
+        return failures
 
     def dead_letters(self) -> Sequence[DeadLetter]:
         """Events a handler gave up on, oldest first."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
+from orderkit.domain.lifecycle import Lifecycle
 from orderkit.domain.order import Order
 from orderkit.domain.payment import GatewayAuthorization
+from orderkit.domain.shipment import Shipment
 from orderkit.domain.stock_changes import KeepReservations, Release
 from orderkit.domain.values import MAX_ID_LENGTH, check_text
 from orderkit.errors import (
@@ -211,18 +213,13 @@ class OrderService(CommandRunner):
         transaction. Raises :class:`~orderkit.errors.FulfilmentError` once a shipment has
         left (cancel the remaining lines with :meth:`cancel_lines` instead)."""
 
+        with self._uow() as uow:  # refuse before any label is voided at the carrier
+            _check_cancellable(uow.orders.get(order_id), uow, self._lifecycle)
         if self._before_cancel is not None:
             self._before_cancel(order_id)  # labels voided at the carrier, or refused
 
         def change(order: Order, now: datetime, uow: UnitOfWork) -> None:
-            if not self._lifecycle.can_fire(order, "cancel"):
-                raise InvalidTransition("order", order.id, order.state, "cancel")
-            shipments = uow.shipments.for_order(order.id)
-            if any(shipment.is_handed_over for shipment in shipments):
-                raise FulfilmentError(
-                    f"order {order.id} has a shipment on its way; cancel the lines not yet "
-                    "shipped instead (shop.orders.cancel_lines)"
-                )
+            shipments = _check_cancellable(order, uow, self._lifecycle)
             order.cancel(reason, now, self._lifecycle)
             for shipment in shipments:
                 if shipment.state != "cancelled":
@@ -318,3 +315,23 @@ class OrderService(CommandRunner):
             return order
 
         return self._run(work, retry_on=ConcurrencyError)
+
+
+def _check_cancellable(order: Order, uow: UnitOfWork, lifecycle: Lifecycle) -> Sequence[Shipment]:
+    """Raise unless ``order`` can be cancelled: :class:`FulfilmentError` once a shipment was
+    handed over, :class:`InvalidTransition` where its lifecycle forbids it. Returns its
+    shipments."""
+    shipments = uow.shipments.for_order(order.id)
+    if any(shipment.is_handed_over for shipment in shipments):
+        if order.state in ("shipped", "delivered", "completed"):
+            raise FulfilmentError(
+                f"order {order.id} is {order.state!r}: it has left the warehouse and can no "
+                "longer be cancelled; its units come back through a return"
+            )
+        raise FulfilmentError(
+            f"order {order.id} has a shipment on its way; cancel the lines not yet shipped "
+            "instead (shop.orders.cancel_lines)"
+        )
+    if not lifecycle.can_fire(order, "cancel"):
+        raise InvalidTransition("order", order.id, order.state, "cancel")
+    return shipments

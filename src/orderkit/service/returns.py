@@ -54,6 +54,7 @@ __all__ = ["RefundQuote", "Replacement", "ReturnService"]
 
 _R = ReturnState
 _BROKEN = frozenset({"damaged", "defective"})
+_CLOSED_ORDERS = frozenset({"completed", "cancelled"})
 
 
 def _returnable(shipments: Sequence[Shipment], returns: Sequence[ReturnRequest]) -> dict[str, int]:
@@ -179,6 +180,8 @@ class ReturnService(ExchangeSteps):
 
         def work(uow: UnitOfWork, now: datetime) -> ReturnRequest:
             order = uow.orders.get(order_id)
+            if order.state in _CLOSED_ORDERS:
+                raise ReturnError(f"order {order.id} is {order.state!r}: it takes no returns")
             for index, line in enumerate(lines):
                 if not isinstance(line, ReturnLine):
                     raise InvalidField("must be a ReturnLine", field=f"lines[{index}]", value=line)

@@ -14,7 +14,13 @@ from datetime import datetime
 
 from orderkit.domain.events import OrderCancelled, OrderDelivered, ShipmentClaimResolved
 from orderkit.domain.order import Order
-from orderkit.domain.return_pricing import RefundQuote, Replacement, exchange_lines
+from orderkit.domain.return_pricing import (
+    RefundQuote,
+    Replacement,
+    exchange_lines,
+    quote_return,
+    settled_units,
+)
 from orderkit.domain.returns import ReturnRequest, ReturnState
 from orderkit.domain.values import MAX_ID_LENGTH, check_text
 from orderkit.errors import (
@@ -38,8 +44,9 @@ SETTLED = frozenset({_R.REFUNDED.value, _R.EXCHANGED.value, _R.CLOSED.value})
 
 
 class ExchangeSteps(CommandRunner):
-    """The exchange steps of :class:`~orderkit.service.returns.ReturnService`, and the
-    money an exchange order pays back through the order its credit came from."""
+    """The exchange steps of :class:`~orderkit.service.returns.ReturnService`, the money an
+    exchange order pays back through the order its credit came from, and the pricing and
+    settling both kinds of settlement share."""
 
     _uow: UnitOfWorkFactory
     _payments: PaymentService
@@ -54,7 +61,19 @@ class ExchangeSteps(CommandRunner):
         refund_shipping: bool,
         no_fee: frozenset[str] | set[str] = frozenset(),
     ) -> RefundQuote:
-        raise NotImplementedError  # pragma: no cover - ReturnService implements it
+        order = uow.orders.get(request.order_id)
+        others = [r for r in uow.returns.for_order(order.id) if r.id != request.id]
+        shipping_refunded = any(
+            r.shipping_refund and not r.shipping_refund.is_zero() for r in others
+        )
+        return quote_return(
+            order,
+            request,
+            already=settled_units(others, uow.shipments.for_order(order.id)),
+            fee_rate=self._settings.restocking_fee,
+            shipping=refund_shipping and not shipping_refunded,
+            no_fee_lines=no_fee,
+        )
 
     def _settle(
         self,
@@ -63,7 +82,17 @@ class ExchangeSteps(CommandRunner):
         *,
         when: str = _R.INSPECTED.value,
     ) -> ReturnRequest:
-        raise NotImplementedError  # pragma: no cover - ReturnService implements it
+        """Take a settlement ``step`` if the return is still ``when``; a return another
+        caller moved on meanwhile is returned as it is."""
+
+        def work(uow: UnitOfWork, now: datetime) -> ReturnRequest:
+            request = uow.returns.get(return_id)
+            if request.state == when:
+                step(request, now)
+                uow.returns.save(request)
+            return request
+
+        return self._run(work)
 
     def exchange(self, return_id: str, replacements: Sequence[Replacement]) -> ReturnRequest:
         """Settle an inspected return by an exchange: a new order ships ``replacements``

@@ -28,8 +28,6 @@ from orderkit.domain.payment_lifecycle import OPEN_STATES
 from orderkit.domain.return_pricing import (
     RefundQuote,
     Replacement,
-    quote_return,
-    settled_units,
 )
 from orderkit.domain.returns import (
     RETURN_LIFECYCLE,
@@ -348,28 +346,6 @@ class ReturnService(ExchangeSteps):
         no_returns = not self._settings.return_window
         return closes if now > closes or no_returns else None
 
-    def _quote(
-        self,
-        uow: UnitOfWork,
-        request: ReturnRequest,
-        *,
-        refund_shipping: bool,
-        no_fee: frozenset[str] | set[str] = frozenset(),
-    ) -> RefundQuote:
-        order = uow.orders.get(request.order_id)
-        others = [r for r in uow.returns.for_order(order.id) if r.id != request.id]
-        shipping_refunded = any(
-            r.shipping_refund and not r.shipping_refund.is_zero() for r in others
-        )
-        return quote_return(
-            order,
-            request,
-            already=settled_units(others, uow.shipments.for_order(order.id)),
-            fee_rate=self._settings.restocking_fee,
-            shipping=refund_shipping and not shipping_refunded,
-            no_fee_lines=no_fee,
-        )
-
     def _check_paid(self, order: Order, due: Money) -> None:
         """Refuse to refund from a payment still authorized but not captured enough:
         the money is not taken yet, and the refund would come to nothing."""
@@ -391,25 +367,6 @@ class ReturnService(ExchangeSteps):
             request = uow.returns.get(return_id)
             change(request, now, uow)
             uow.returns.save(request)
-            return request
-
-        return self._run(work)
-
-    def _settle(
-        self,
-        return_id: str,
-        step: Callable[[ReturnRequest, datetime], None],
-        *,
-        when: str = _R.INSPECTED.value,
-    ) -> ReturnRequest:
-        """Take a settlement ``step`` if the return is still ``when``; a return another
-        caller moved on meanwhile is returned as it is."""
-
-        def work(uow: UnitOfWork, now: datetime) -> ReturnRequest:
-            request = uow.returns.get(return_id)
-            if request.state == when:
-                step(request, now)
-                uow.returns.save(request)
             return request
 
         return self._run(work)

@@ -1138,7 +1138,20 @@ class PostDeliveryMachine(RuleBasedStateMachine):
             self.check_exchange(order, returns)
             self.check_messages(order, shipments, returns)
             self.check_history(order, returns)
+            self.check_lines(order, returns)
         self.check_stock(everything)
+
+    def check_lines(self, order: Order, returns: list[ReturnRequest]) -> None:
+        """DESIGN's per-line invariants, on the derived view: shipped <= allocated <=
+        ordered - cancelled; returned <= delivered; and returning + returned is what the
+        order's returns take."""
+        taken: dict[str, int] = {}
+        for request in returns:
+            add_units(taken, request.units())
+        for line in self.shop.orders.lines(order.id):
+            assert line.shipped <= line.allocated <= line.ordered - line.cancelled, line
+            assert line.returning + line.returned <= line.delivered, line
+            assert line.returning + line.returned == taken.get(line.line_id, 0), line
 
     def check_order(self, order: Order, shipments: list[Shipment]) -> None:
         """The order's state agrees with its shipments."""

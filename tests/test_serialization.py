@@ -20,6 +20,7 @@ from orderkit import (
     OrderPlaced,
     PlaceOrder,
 )
+from orderkit.domain.values import contains_card_number
 from orderkit.money import minor_unit
 from orderkit.serialization import dumps, dumps_event, loads, loads_event
 from orderkit.testing.strategies import currencies, money, orders, place_order_commands
@@ -43,7 +44,9 @@ def worked_orders(draw: st.DrawFn) -> Order:
     for reason in draw(st.lists(_REASONS, unique=True, max_size=3)):
         order.hold(reason, at, draw(_NOTES))
     if draw(st.integers(0, 4)) == 0:
-        order.cancel(draw(st.text(min_size=1, max_size=80).filter(str.strip)), at)
+        reason = st.text(min_size=1, max_size=80).filter(str.strip)
+        # free text holding a card number is refused on purpose: not a reason to test here
+        order.cancel(draw(reason.filter(lambda t: not contains_card_number(t))), at)
     if draw(st.booleans()):
         order.request_fingerprint = draw(st.text(alphabet="0123456789abcdef", min_size=64))
     order.version = draw(st.integers(min_value=0, max_value=10**6))

@@ -352,3 +352,39 @@ class ReturnNotFound(NotFound):
 
 class InquiryNotFound(NotFound):
     """No customer inquiry has the given id."""
+
+
+class NotificationError(OrderkitError):
+    """A notification could not be built or sent (the dispatcher retries it, then
+    records a dead letter)."""
+
+
+class HeaderInjection(InvalidInput):
+    """A value meant for a message header holds a line break (CR or LF), which could add
+    headers or recipients; nothing was sent."""
+
+
+class TemplateError(NotificationError):
+    """A message template is missing, does not parse, or uses a value it was not given."""
+
+
+class SmsTooLong(NotificationError):
+    """An SMS needs more segments than the sender allows."""
+
+
+class RecipientOptedOut(NotificationError):
+    """The recipient opted out of this channel; nothing was sent."""
+
+
+class WebhookError(OrderkitError):
+    """Base class of outgoing-webhook errors."""
+
+
+class WebhookDeliveryFailed(WebhookError):
+    """A webhook endpoint did not answer with a 2xx status (retried by the dispatcher)."""
+
+    retryable = True
+
+
+class WebhookVerificationFailed(WebhookError):
+    """A received webhook's signature, timestamp or headers do not check out: reject it."""

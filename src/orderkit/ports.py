@@ -6,12 +6,12 @@ check an implementation with the contract suites in :mod:`orderkit.testing`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
-from attrs import field, frozen
+from attrs import Factory, field, frozen
 
 from orderkit.domain.carrier import Label, Rate, TrackingEvent
 from orderkit.domain.events import DomainEvent
@@ -39,6 +39,7 @@ __all__ = [
     "InquiryRepository",
     "Notification",
     "Notifier",
+    "OptOutList",
     "OrderRepository",
     "Outbox",
     "OutboxRecord",
@@ -47,6 +48,7 @@ __all__ = [
     "ReturnRepository",
     "ShipmentRepository",
     "StockRepository",
+    "SmsSender",
     "Store",
     "UnitOfWork",
     "UnitOfWorkFactory",
@@ -290,9 +292,23 @@ class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork: ...
 
 
+def _default_key(notification: Notification) -> str:
+    return f"{notification.kind}:{notification.order_id}"
+
+
 @frozen
 class Notification:
-    """A message to a customer, ready to send on ``channel`` to ``recipient``."""
+    """A message to a customer, ready to send on ``channel`` to ``recipient``.
+
+    ``subject`` and ``body`` are orderkit's built-in plain rendering. Notifiers that
+    render templates (:mod:`orderkit.notify`) use ``facts`` instead: the values the
+    message is about (names, money, dates, tracking), by name. ``key`` is stable for
+    one message: a notifier that is given the same key twice (a retry after a crash)
+    sends it once, or marks it so that the receiving end can tell (the e-mail's
+    ``Message-ID``, an SMS provider's idempotency key). ``email`` is the customer's
+    address, for a notifier that falls back from SMS to e-mail; ``locale`` (such as
+    ``"de-DE"``) is how the customer reads money and dates, when known.
+    """
 
     order_id: str
     kind: str
@@ -301,6 +317,10 @@ class Notification:
     subject: str
     body: str = field(repr=False)
     promised_delivery: date | None = None
+    key: str = field(default=Factory(_default_key, takes_self=True))
+    facts: Mapping[str, Any] = field(factory=dict, repr=False, eq=False)
+    email: str | None = field(default=None, repr=False)
+    locale: str | None = None
 
 
 class Notifier(Protocol):
@@ -308,6 +328,31 @@ class Notifier(Protocol):
 
     def send(self, notification: Notification) -> None:
         """Deliver ``notification`` or raise."""
+
+
+class SmsSender(Protocol):
+    """Sends one text message through an SMS provider.
+
+    ``key`` identifies the message: a provider that is given a key it has seen sends
+    nothing again (pass it on as the provider's idempotency key or client reference).
+    """
+
+    def send_sms(self, to: str, text: str, *, key: str) -> None:
+        """Send ``text`` to the phone number ``to`` (E.164, such as ``"+4915112345678"``), or raise."""
+
+
+class OptOutList(Protocol):
+    """The phone numbers and e-mail addresses that asked not to be messaged on a channel."""
+
+    def is_opted_out(self, channel: ContactChannel, address: str) -> bool:
+        """True when ``address`` opted out of ``channel``."""
+        ...
+
+    def opt_out(self, channel: ContactChannel, address: str) -> None:
+        """Record that ``address`` wants no more messages on ``channel`` (idempotent)."""
+
+    def opt_in(self, channel: ContactChannel, address: str) -> None:
+        """Undo :meth:`opt_out` (idempotent)."""
 
 
 class PaymentGateway(Protocol):

@@ -36,6 +36,7 @@ from orderkit.service.fulfilment import FulfilmentService
 from orderkit.service.inquiries import InquiryService
 from orderkit.service.inventory import InventoryService
 from orderkit.service.notifications import (
+    CancellationNotices,
     ConfirmationSender,
     InquiryNotices,
     ReturnNotices,
@@ -188,6 +189,11 @@ class Shop:
             OrderAcknowledged,
             ConfirmationSender(store, self.notifier, self.settings.shop_name),
             name="orderkit.order_confirmation",
+        )
+        self.events.subscribe(
+            OrderCancelled,
+            CancellationNotices(store, self.notifier, self.settings.shop_name),
+            name="orderkit.notify.OrderCancelled",
         )
         notices = ShipmentNotices(store, self.notifier, self.settings.shop_name)
         for notice in ShipmentNotices.events:

@@ -173,6 +173,18 @@ def _sms_needs_phone(instance: Customer, attribute: Attribute[Any], value: Conta
         )
 
 
+_LOCALE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,3}")
+
+
+def _locale(_instance: object, attribute: Attribute[Any], value: object) -> None:
+    if value is not None and not (isinstance(value, str) and _LOCALE.fullmatch(value)):
+        raise InvalidField(
+            "must be a language tag such as 'en', 'de-DE' or 'pt_BR'",
+            field=attribute.name,
+            value=value,
+        )
+
+
 @frozen
 class Customer:
     """Who placed the order and how to reach them."""
@@ -184,6 +196,9 @@ class Customer:
     preferred_contact: ContactChannel = field(
         default=ContactChannel.EMAIL, converter=ContactChannel, validator=_sms_needs_phone
     )
+    locale: str | None = field(default=None, validator=_locale)
+    """How the customer reads money and dates in messages: a language tag such as
+    ``"de-DE"`` or ``"fr"`` (the shop's templates' locale when not given)."""
 
 
 def _country(_instance: object, attribute: Attribute[Any], value: str) -> None:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 from orderkit.domain.events import (
+    DomainEvent,
+    OrderCancelled,
     OrderAcknowledged,
     ShipmentDelivered,
     ShipmentDeliveryFailed,
@@ -27,51 +32,67 @@ from orderkit.domain.returns import ReturnRequest
 from orderkit.domain.shipment import Shipment, expected_delivery
 from orderkit.domain.values import ContactChannel
 from orderkit.ports import Notification, Notifier, UnitOfWorkFactory
+from orderkit.serialization import dumps_event
 
 __all__ = [
+    "CancellationNotices",
     "ConfirmationSender",
     "InquiryNotices",
     "ReturnNotices",
     "ShipmentNotices",
+    "cancellation_notice",
     "customer_message",
+    "event_digest",
     "order_confirmation",
     "return_notice",
     "shipment_notice",
 ]
 
 
+def _customer_facts(order: Order, shop_name: str) -> dict[str, Any]:
+    """What every message template can use: the shop, the customer and the order."""
+    return {
+        "shop_name": shop_name,
+        "customer_name": order.customer.name,
+        "order_id": order.id,
+        "currency": order.currency,
+    }
+
+
 def order_confirmation(order: Order, shop_name: str) -> Notification:
     """The acknowledgement message, on the customer's preferred channel."""
-    customer = order.customer
     promised = order.promised_delivery.isoformat() if order.promised_delivery else "soon"
-    total = order.totals.total
-    if customer.preferred_contact is ContactChannel.SMS and customer.phone:
-        return Notification(
-            order_id=order.id,
-            kind="order_confirmation",
-            channel=ContactChannel.SMS,
-            recipient=customer.phone,
-            subject=f"{shop_name}: order {order.id}",
-            body=f"{shop_name}: order {order.id} confirmed, {total}. Expected delivery {promised}.",
-            promised_delivery=order.promised_delivery,
-        )
+    totals = order.totals
+    facts = _customer_facts(order, shop_name) | {
+        "lines": [
+            {"name": line.name, "sku": line.sku, "quantity": line.quantity, "total": line.total}
+            for line in order.lines
+        ],
+        "subtotal": totals.subtotal,
+        "discount": totals.discount,
+        "tax": totals.tax,
+        "shipping": order.shipping_charge,
+        "total": totals.total,
+        "promised_delivery": order.promised_delivery,
+    }
     lines = "\n".join(
         f"  {line.quantity} x {line.name} ({line.sku})  {line.total}" for line in order.lines
     )
-    body = (
-        f"Dear {customer.name},\n\n"
+    text = (
         f"thank you for your order {order.id}.\n\n{lines}\n"
-        f"  Shipping  {order.shipping_charge}\n  Total  {total}\n\n"
-        f"Expected delivery: {promised}.\n\n{shop_name}\n"
+        f"  Shipping  {order.shipping_charge}\n  Total  {totals.total}\n\n"
+        f"Expected delivery: {promised}.\n\n{shop_name}"
     )
-    return Notification(
-        order_id=order.id,
-        kind="order_confirmation",
-        channel=ContactChannel.EMAIL,
-        recipient=customer.email,
-        subject=f"{shop_name}: your order {order.id} is confirmed",
-        body=body,
-        promised_delivery=order.promised_delivery,
+    sms = f"{shop_name}: order {order.id} confirmed, {totals.total}. Expected delivery {promised}."
+    return customer_message(
+        order,
+        "order_confirmation",
+        f"{shop_name}: your order {order.id} is confirmed",
+        text,
+        order.promised_delivery,
+        key=f"order_confirmation:{order.id}",
+        facts=facts,
+        sms=sms,
     )
 
 
@@ -113,37 +134,78 @@ def shipment_notice(
     link = f" {label.tracking_url}" if label and label.tracking_url else ""
     when = f" Expected delivery: {eta.isoformat()}." if eta and kind != "delivered" else ""
     problem = (
-        f" ({shipment.problem})"
-        if isinstance(event, ShipmentDeliveryFailed) and shipment.problem
-        else ""
+        shipment.problem if isinstance(event, ShipmentDeliveryFailed) and shipment.problem else None
     )
     if order.exchange_for is not None:
         parcel = f"your exchange (return {order.exchange_for})"
         kind = "exchange_shipped" if kind == "shipped" else kind
     else:
         parcel = f"your parcel for order {order.id}"
-    text = f"{shop_name}: {parcel} {happened}{problem}.{tracking}{link}{when}"
-    return customer_message(order, kind, f"{shop_name}: {parcel} {happened}", text, eta)
+    facts = _customer_facts(order, shop_name) | {
+        "shipment_id": shipment.id,
+        "event": type(event).__name__,
+        "happened": happened,
+        "problem": problem,
+        "tracking_number": label.tracking_number if label else None,
+        "tracking_url": label.tracking_url if label else None,
+        "carrier": label.carrier if label else None,
+        "expected_delivery": eta if kind != "delivered" else None,
+        "exchange_for": order.exchange_for,
+    }
+    because = f" ({problem})" if problem else ""
+    text = f"{shop_name}: {parcel} {happened}{because}.{tracking}{link}{when}"
+    return customer_message(
+        order,
+        kind,
+        f"{shop_name}: {parcel} {happened}",
+        text,
+        eta,
+        key=f"{kind}:{shipment.id}:{event_digest(event)}",
+        facts=facts,
+    )
+
+
+def event_digest(event: DomainEvent) -> str:
+    """A short digest of an event's content: equal for the same event read back from the
+    outbox after a crash, so it makes de-duplication keys stable."""
+    return hashlib.sha256(dumps_event(event).encode()).hexdigest()[:16]
 
 
 def customer_message(
-    order: Order, kind: str, subject: str, text: str, promised: date | None = None
+    order: Order,
+    kind: str,
+    subject: str,
+    text: str,
+    promised: date | None = None,
+    *,
+    key: str,
+    facts: Mapping[str, Any] | None = None,
+    sms: str | None = None,
 ) -> Notification:
     """A message about ``order`` on the customer's preferred channel: an SMS of ``text``
-    when they prefer SMS and gave a phone number, else an e-mail greeting them by name."""
+    (or ``sms``) when they prefer SMS and gave a phone number, else an e-mail greeting
+    them by name. ``key`` de-duplicates it; ``facts`` are what templates render
+    (the shop, customer and order are added)."""
     customer = order.customer
     if customer.preferred_contact is ContactChannel.SMS and customer.phone:
         channel, recipient = ContactChannel.SMS, customer.phone
     else:
         channel, recipient = ContactChannel.EMAIL, customer.email
+    shop_name = (facts or {}).get("shop_name", "")
     return Notification(
         order_id=order.id,
         kind=kind,
         channel=channel,
         recipient=recipient,
         subject=subject,
-        body=text if channel is ContactChannel.SMS else f"Dear {customer.name},\n\n{text}\n",
+        body=(sms or text)
+        if channel is ContactChannel.SMS
+        else f"Dear {customer.name},\n\n{text}\n",
         promised_delivery=promised,
+        key=key,
+        facts=_customer_facts(order, shop_name) | dict(facts or {}) | {"text": text},
+        email=customer.email,
+        locale=customer.locale,
     )
 
 
@@ -173,18 +235,22 @@ def return_notice(
     about): approved with the instructions, rejected with the reason, refund issued
     with the amount (also for the credit an exchange leaves over)."""
     about = f"your return {request.id} for order {order.id}"
+    facts: dict[str, Any] = {"shop_name": shop_name, "return_id": request.id}
     if isinstance(event, ReturnApproved):
         kind, headline = "return_approved", f"{about} is approved"
         text = f"{shop_name}: {headline}. {event.instructions}"
+        facts["instructions"] = event.instructions
     elif isinstance(event, ReturnRejected):
         kind, headline = "return_rejected", f"{about} was not accepted"
         text = f"{shop_name}: {headline}: {event.reason}"
+        facts["reason"] = event.reason
     elif isinstance(event, ReturnRefunded) and not event.due.is_zero():
         kind, headline = "refund_issued", f"{event.due} refunded for {about}"
         how = "to your payment method" if not event.paid.is_zero() else "by separate payment"
         text = f"{shop_name}: we are refunding {event.due} {how} for {about}."
         if not event.paid.is_zero() and event.paid != event.due:
             text += f" {event.paid} goes back to your payment method now; we will settle the rest."
+        facts |= {"amount": event.due, "paid": event.paid, "exchange_order_id": None}
     elif isinstance(event, ReturnExchanged) and not event.refunded.is_zero():
         kind, headline = "refund_issued", f"{event.refunded} refunded for {about}"
         text = (
@@ -192,9 +258,21 @@ def return_notice(
             f"{event.refunded} your returned items were worth beyond it goes back to your "
             "payment method."
         )
+        facts |= {
+            "amount": event.refunded,
+            "paid": event.refunded,
+            "exchange_order_id": event.exchange_order_id,
+        }
     else:
         return None
-    return customer_message(order, kind, f"{shop_name}: {headline}", text)
+    return customer_message(
+        order,
+        kind,
+        f"{shop_name}: {headline}",
+        text,
+        key=f"{kind}:{request.id}:{event_digest(event)}",
+        facts=facts,
+    )
 
 
 class ReturnNotices:
@@ -233,4 +311,50 @@ class InquiryNotices:
         answer = inquiry.messages[event.message_index]  # the one this event is about
         subject = f"{self._shop_name}: re: {inquiry.subject}"
         text = f"{self._shop_name} about order {order.id} ({inquiry.subject}): {answer.text}"
-        self._notifier.send(customer_message(order, "inquiry_answered", subject, text))
+        facts = {
+            "shop_name": self._shop_name,
+            "inquiry_id": inquiry.id,
+            "inquiry_subject": inquiry.subject,
+            "answer": answer.text,
+        }
+        key = f"inquiry_answered:{inquiry.id}:{event.message_index}"
+        self._notifier.send(
+            customer_message(order, "inquiry_answered", subject, text, key=key, facts=facts)
+        )
+
+
+def cancellation_notice(order: Order, shop_name: str) -> Notification:
+    """The message telling the customer their order was cancelled."""
+    what = (
+        f"your exchange order {order.id} (return {order.exchange_for})"
+        if order.exchange_for
+        else f"your order {order.id}"
+    )
+    text = (
+        f"{shop_name}: {what} was cancelled. Anything you paid for it goes back to your "
+        "payment method."
+    )
+    facts = {"shop_name": shop_name, "exchange_for": order.exchange_for, "total": order.totals.total}
+    return customer_message(
+        order,
+        "order_cancelled",
+        f"{shop_name}: {what} was cancelled",
+        text,
+        key=f"order_cancelled:{order.id}",
+        facts=facts,
+    )
+
+
+class CancellationNotices:
+    """Tells the customer when their order is cancelled (subscribe it to
+    :class:`OrderCancelled`)."""
+
+    def __init__(self, uow: UnitOfWorkFactory, notifier: Notifier, shop_name: str) -> None:
+        self._uow = uow
+        self._notifier = notifier
+        self._shop_name = shop_name
+
+    def __call__(self, event: OrderCancelled) -> None:
+        with self._uow() as uow:
+            order = uow.orders.get(event.order_id)
+        self._notifier.send(cancellation_notice(order, self._shop_name))

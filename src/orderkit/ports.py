@@ -47,8 +47,8 @@ __all__ = [
     "PaymentRepository",
     "ReturnRepository",
     "ShipmentRepository",
-    "StockRepository",
     "SmsSender",
+    "StockRepository",
     "Store",
     "UnitOfWork",
     "UnitOfWorkFactory",
@@ -338,7 +338,7 @@ class SmsSender(Protocol):
     """
 
     def send_sms(self, to: str, text: str, *, key: str) -> None:
-        """Send ``text`` to the phone number ``to`` (E.164, such as ``"+4915112345678"``), or raise."""
+        """Send ``text`` to ``to`` (E.164, such as ``"+4915112345678"``), or raise."""
 
 
 class OptOutList(Protocol):

@@ -9,8 +9,8 @@ from typing import Any
 
 from orderkit.domain.events import (
     DomainEvent,
-    OrderCancelled,
     OrderAcknowledged,
+    OrderCancelled,
     ShipmentDelivered,
     ShipmentDeliveryFailed,
     ShipmentEvent,
@@ -334,7 +334,11 @@ def cancellation_notice(order: Order, shop_name: str) -> Notification:
         f"{shop_name}: {what} was cancelled. Anything you paid for it goes back to your "
         "payment method."
     )
-    facts = {"shop_name": shop_name, "exchange_for": order.exchange_for, "total": order.totals.total}
+    facts = {
+        "shop_name": shop_name,
+        "exchange_for": order.exchange_for,
+        "total": order.totals.total,
+    }
     return customer_message(
         order,
         "order_cancelled",

@@ -47,6 +47,7 @@ from orderkit.service.payments import PaymentService
 from orderkit.service.returns import ReturnService
 from orderkit.service.settings import ShopSettings
 from orderkit.service.shipping import ShippingService
+from orderkit.webhooks import WebhookEndpoint, WebhookSender
 
 __all__ = ["DEFAULT_STORE", "STORE_ENV", "Shop", "open_store"]
 
@@ -111,6 +112,7 @@ class Shop:
         gateway: PaymentGateway | None = None,
         carriers: Sequence[Carrier] = (),
         carrier_choice: CarrierChoice | None = None,
+        webhooks: Sequence[WebhookEndpoint] = (),
     ) -> None:
         self.store = store
         self.settings = settings or ShopSettings()
@@ -222,6 +224,8 @@ class Shop:
         )
         for event_type, policy, name in self.automation.subscriptions():
             self.events.subscribe(event_type, policy, name=name)
+        for endpoint in webhooks:
+            self.add_webhook(endpoint)
         if gateway is not None:
             payments, on = self.payments, self.events.subscribe
             on(
@@ -252,6 +256,7 @@ class Shop:
         gateway: PaymentGateway | None = None,
         carriers: Sequence[Carrier] = (),
         carrier_choice: CarrierChoice | None = None,
+        webhooks: Sequence[WebhookEndpoint] = (),
     ) -> Shop:
         """Open a shop on the store at ``url``: by default ``$ORDERKIT_STORE``, else
         :data:`DEFAULT_STORE` (a SQLite file in the working directory).
@@ -261,7 +266,9 @@ class Shop:
         and random ids are used. Without a payment ``gateway`` the shop takes no
         payments: orders are placed unpaid (invoice, cash on delivery). ``carriers``
         quote and sell labels (``shop.shipping``); ``carrier_choice`` picks among their
-        rates (default: the cheapest that arrives by the promised date).
+        rates (default: the cheapest that arrives by the promised date). ``webhooks``
+        are the shop's other systems (CRM, accounting, ERP) that get its events as
+        signed HTTP posts (see :meth:`add_webhook`).
         """
         store = open_store(url or os.environ.get(STORE_ENV) or DEFAULT_STORE)
         return cls(
@@ -273,6 +280,17 @@ class Shop:
             gateway=gateway,
             carriers=carriers,
             carrier_choice=carrier_choice,
+            webhooks=webhooks,
+        )
+
+    def add_webhook(self, endpoint: WebhookEndpoint) -> None:
+        """POST every committed event ``endpoint`` wants to its URL, signed the Standard
+        Webhooks way, through the outbox: each endpoint is a handler of its own
+        (``endpoint.handler_name``), retried with back-off and dead-lettered after the
+        shop's ``handler_attempts``, and a failing endpoint holds back no other.
+        Receivers check posts with :func:`orderkit.webhooks.verify_webhook`."""
+        self.events.subscribe(
+            DomainEvent, WebhookSender(endpoint, clock=self.clock), name=endpoint.handler_name
         )
 
     def _void_label(self, event: ShipmentCancelled) -> None:

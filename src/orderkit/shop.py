@@ -287,8 +287,11 @@ class Shop:
         """POST every committed event ``endpoint`` wants to its URL, signed the Standard
         Webhooks way, through the outbox: each endpoint is a handler of its own
         (``endpoint.handler_name``), retried with back-off and dead-lettered after the
-        shop's ``handler_attempts``, and a failing endpoint holds back no other.
-        Receivers check posts with :func:`orderkit.webhooks.verify_webhook`."""
+        shop's ``handler_attempts``; a failing endpoint never makes another handler get an
+        event twice, but later events of the same order wait until its retries end.
+        Receivers check posts with :func:`orderkit.webhooks.verify_webhook` and keep one
+        post per ``webhook-id``. Posts take up to ``endpoint.timeout`` each: run shops with
+        webhooks on ``ShopSettings(dispatch="worker")`` so that commands never wait for them."""
         self.events.subscribe(
             DomainEvent, WebhookSender(endpoint, clock=self.clock), name=endpoint.handler_name
         )

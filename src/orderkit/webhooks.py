@@ -43,6 +43,7 @@ from orderkit.domain.events import DomainEvent
 from orderkit.errors import InvalidField, WebhookDeliveryFailed, WebhookVerificationFailed
 from orderkit.ports import Clock
 from orderkit.serialization import dumps_event, event_tag
+from orderkit.service.dispatch import current_seq
 
 __all__ = [
     "WebhookEndpoint",
@@ -210,12 +211,16 @@ class WebhookEndpoint:
         )
 
 
-def webhook_id(event: DomainEvent) -> str:
-    """The stable ``webhook-id`` of an event: ``"msg_"`` and the first 32 hex digits of the
-    SHA-256 of :func:`~orderkit.serialization.dumps_event`. An event read back from the
-    outbox (after a retry or a crash) gets the same id, so receivers can de-duplicate."""
+def webhook_id(event: DomainEvent, seq: int | None = None) -> str:
+    """The stable ``webhook-id`` of an event: ``"msg_"``, the event's outbox ``seq`` (by
+    default the one being dispatched, :func:`~orderkit.service.dispatch.current_seq`) and
+    the first 32 hex digits of the SHA-256 of :func:`~orderkit.serialization.dumps_event`.
+    An event read back from the outbox (after a retry or a crash) gets the same id, so
+    receivers can de-duplicate; two equal events (hold, release, hold again in one
+    instant) get different ones."""
     digest = hashlib.sha256(dumps_event(event).encode("utf-8")).hexdigest()
-    return "msg_" + digest[:32]
+    seq = current_seq() if seq is None else seq
+    return f"msg_{seq}_{digest[:32]}" if seq is not None else "msg_" + digest[:32]
 
 
 def _utc_text(moment: datetime) -> str:

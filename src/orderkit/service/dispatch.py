@@ -29,7 +29,9 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -39,7 +41,7 @@ from orderkit.domain.events import DomainEvent
 from orderkit.errors import InvalidSettings
 from orderkit.ports import Clock, DeadLetter, Outbox, OutboxRecord
 
-__all__ = ["DispatchReport", "Dispatcher", "handler_name"]
+__all__ = ["DispatchReport", "Dispatcher", "current_seq", "handler_name"]
 
 E = TypeVar("E", bound=DomainEvent)
 Handler = Callable[[Any], None]
@@ -51,6 +53,26 @@ def handler_name(handler: Callable[..., object]) -> str:
     """The default stable name of a handler: ``module.qualname`` (or its class's)."""
     target = handler if hasattr(handler, "__qualname__") else type(handler)
     return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
+
+
+_SEQ: ContextVar[int | None] = ContextVar("orderkit_dispatch_seq", default=None)
+
+
+def current_seq() -> int | None:
+    """The outbox ``seq`` of the event the running handler was given (None outside a
+    handler): unique per committed event of a store, equal on every retry of it. A
+    handler that needs an id per event (to de-duplicate its own effects) builds it
+    from this, since two events can be equal field by field."""
+    return _SEQ.get()
+
+
+@contextmanager
+def _delivering(seq: int) -> Iterator[None]:
+    token = _SEQ.set(seq)
+    try:
+        yield
+    finally:
+        _SEQ.reset(token)
 
 
 def _this_worker() -> str:
@@ -210,7 +232,8 @@ class Dispatcher:
             if self._outbox.is_processed(name, record.seq):
                 continue
             try:
-                handler(record.event)
+                with _delivering(record.seq):
+                    handler(record.event)
             except Exception as error:
                 # the error text may quote customer data: the log gets its type only
                 log.warning(
@@ -242,7 +265,8 @@ class Dispatcher:
                 "no handler of that name is subscribed", field="handler", value=letter.handler
             )
         try:
-            handler(letter.event)
+            with _delivering(letter.seq):
+                handler(letter.event)
         except Exception as error:
             self._outbox.dead_letter(
                 DeadLetter(letter.handler, letter.seq, letter.event, repr(error), self._clock.now())

@@ -285,7 +285,10 @@ def test_payload_is_compact_utf8_json_with_type_timestamp_and_data() -> None:
 def test_webhook_id_is_stable_across_the_outbox_round_trip_and_differs_per_event() -> None:
     event = an_event()
     assert webhook_id(loads_event(dumps_event(event))) == webhook_id(event)
-    assert re.fullmatch(r"msg_[0-9]+_[0-9a-f]{32}", webhook_id(event))
+    assert re.fullmatch(r"msg_[0-9a-f]{32}", webhook_id(event))  # outside dispatch: no seq
+    assert re.fullmatch(r"msg_7_[0-9a-f]{32}", webhook_id(event, seq=7))
+    assert webhook_id(event, seq=7) == webhook_id(loads_event(dumps_event(event)), seq=7)
+    assert webhook_id(event, seq=8) != webhook_id(event, seq=7)
     assert webhook_id(an_event("order-2")) != webhook_id(event)
     later = an_event(when=datetime(2026, 1, 5, 9, 0, 1, tzinfo=timezone.utc))
     assert webhook_id(later) != webhook_id(event)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
 import logging
 import smtplib
@@ -22,6 +23,10 @@ log = logging.getLogger("orderkit.notify")
 
 Security = Literal["starttls", "ssl", "none"]
 _DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "ssl": 465, "none": 25}
+# Headers up to RFC 5322's hard limit before folding: the standard library folds a subject
+# with one long word (an order id) into an empty first line, which mail clients then show
+# with a leading space.
+_POLICY = email.policy.default.clone(max_line_length=998)
 
 
 def check_header(value: str, *, field: str) -> str:
@@ -117,7 +122,7 @@ class SmtpNotifier:
                 )
             to = notification.email
         rendered = self.renderer.render(notification, ContactChannel.EMAIL)
-        message = EmailMessage()
+        message = EmailMessage(policy=_POLICY)
         message["From"] = self.sender
         message["To"] = check_header(to, field="recipient")
         message["Subject"] = check_header(rendered.subject, field="subject")

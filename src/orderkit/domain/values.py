@@ -147,7 +147,8 @@ def _optional_text(limit: int) -> Any:
     return optional
 
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# one address, nothing a mail header would read as a list, a group or a comment
+_EMAIL = re.compile(r"^[^@\s,;<>()\[\]\\\"]+@[^@\s,;<>()\[\]\\\"]+\.[^@\s,;<>()\[\]\\\"]+$")
 _PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 

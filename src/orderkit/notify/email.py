@@ -8,12 +8,12 @@ import logging
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, formataddr, getaddresses, parseaddr
 from typing import Literal
 
 from orderkit.adapters.system import SystemClock
 from orderkit.domain.values import ContactChannel
-from orderkit.errors import HeaderInjection, InvalidSettings, NotificationError
+from orderkit.errors import HeaderInjection, InvalidField, InvalidSettings, NotificationError
 from orderkit.notify.render import MessageRenderer, default_renderer
 from orderkit.ports import Clock, Notification, OptOutList
 
@@ -39,6 +39,14 @@ def check_header(value: str, *, field: str) -> str:
             value=value,
         )
     return value
+
+
+def _one_address(address: str) -> str:
+    """``address`` if it is exactly one mailbox, which a header cannot read as several."""
+    found = getaddresses([address])
+    if len(found) != 1 or found[0][1] != address.strip() or "@" not in found[0][1]:
+        raise InvalidField("must be exactly one e-mail address", field="recipient", value=address)
+    return address.strip()
 
 
 class SmtpNotifier:
@@ -82,6 +90,11 @@ class SmtpNotifier:
             raise InvalidSettings(
                 "must be 'starttls', 'ssl' or 'none'", field="security", value=security
             )
+        for name, value in (("username", username), ("password", password)):
+            if value is not None and not value.isascii():
+                raise InvalidSettings(
+                    "must be ASCII: smtplib sends only ASCII credentials", field=name
+                )
         if (username is None) != (password is None):
             raise InvalidSettings("give both username and password, or neither", field="username")
         if username is not None and security == "none":
@@ -124,7 +137,7 @@ class SmtpNotifier:
         rendered = self.renderer.render(notification, ContactChannel.EMAIL)
         message = EmailMessage(policy=_POLICY)
         message["From"] = self.sender
-        message["To"] = check_header(to, field="recipient")
+        message["To"] = _one_address(check_header(to, field="recipient"))
         message["Subject"] = check_header(rendered.subject, field="subject")
         if self.reply_to:
             message["Reply-To"] = self.reply_to
@@ -153,14 +166,14 @@ class SmtpNotifier:
             return
         message = self.message_for(notification)
         try:
-            self._deliver(message)
+            self._deliver(message, str(message["To"]))
         except (smtplib.SMTPException, OSError) as error:
             raise NotificationError(
                 f"SMTP server {self.host}:{self.port} did not take {notification.kind} for "
                 f"order {notification.order_id}: {type(error).__name__}: {error}"
             ) from error
 
-    def _deliver(self, message: EmailMessage) -> None:
+    def _deliver(self, message: EmailMessage, address: str) -> None:
         context = self._context or ssl.create_default_context()
         server: smtplib.SMTP
         if self.security == "ssl":
@@ -172,7 +185,7 @@ class SmtpNotifier:
                 server.starttls(context=context)
             if self._username is not None and self._password is not None:
                 server.login(self._username, self._password)
-            server.send_message(message)
+            server.send_message(message, to_addrs=[address])  # never the header's parse
 
 
 def display_address(name: str, address: str) -> str:

@@ -48,7 +48,8 @@ class PlainRenderer:
             text = str(notification.facts.get("text", body))
             name = notification.facts.get("customer_name")
             body = f"Dear {name},\n\n{text}\n" if channel is ContactChannel.EMAIL and name else text
-        return RenderedMessage(subject=notification.subject, text=body, html=None)
+        subject = " ".join(notification.subject.split())  # one line, whatever the facts held
+        return RenderedMessage(subject=subject, text=body, html=None)
 
 
 def default_renderer() -> MessageRenderer:

@@ -201,8 +201,13 @@ class SmsNotifier:
             log.info("order %s: customer opted out of SMS", notification.order_id)
             if notification.email is None or self.fallback is None:
                 return  # nowhere else to say it: say nothing
+            text = str(notification.facts.get("text", notification.body))
+            name = notification.facts.get("customer_name")
             notification = attrs.evolve(
-                notification, channel=ContactChannel.EMAIL, recipient=notification.email
+                notification,
+                channel=ContactChannel.EMAIL,
+                recipient=notification.email,
+                body=f"Dear {name},\n\n{text}\n" if name else text,
             )
         if self.fallback is None:
             raise NotificationError(

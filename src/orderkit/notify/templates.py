@@ -108,7 +108,10 @@ class MessageTemplates:
         context.update(notification=notification, locale=locale)
         if channel is ContactChannel.SMS:
             text = self._render(notification.kind, "sms.txt", locale, context)
-            return RenderedMessage(subject=notification.subject, text=text, html=None)
+            # Babel's no-break spaces are not in GSM-7: one would make the SMS UCS-2
+            text = text.replace("\xa0", " ").replace("\u202f", " ")
+            subject = " ".join(notification.subject.split())
+            return RenderedMessage(subject=subject, text=text, html=None)
         subject = " ".join(self._render(notification.kind, "subject.txt", locale, context).split())
         text = self._render(notification.kind, "txt", locale, context)
         html = self._render(notification.kind, "html", locale, context)
@@ -142,7 +145,7 @@ def _parse_locale(tag: str | None) -> Locale | None:
 @jinja2.pass_context
 def _money(context: Any, value: Money) -> str:
     if not isinstance(value, Money):
-        raise TypeError(f"money filter needs a Money, got {type(value).__name__}")
+        raise jinja2.TemplateRuntimeError(f"money filter needs a Money, got {type(value).__name__}")
     return str(format_currency(value.amount, value.currency, locale=context["locale"]))
 
 

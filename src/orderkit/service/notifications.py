@@ -309,7 +309,7 @@ class InquiryNotices:
             order = uow.orders.get(event.order_id)
             inquiry = uow.inquiries.get(event.inquiry_id)
         answer = inquiry.messages[event.message_index]  # the one this event is about
-        subject = f"{self._shop_name}: re: {inquiry.subject}"
+        subject = f"{self._shop_name}: re: {' '.join(inquiry.subject.split())}"
         text = f"{self._shop_name} about order {order.id} ({inquiry.subject}): {answer.text}"
         facts = {
             "shop_name": self._shop_name,

@@ -36,6 +36,10 @@ def _retries(_instance: object, attribute: Attribute[Any], value: object) -> Non
 
 def _name(_instance: object, attribute: Attribute[Any], value: object) -> None:
     check_text(value, field=attribute.name, limit=MAX_TEXT_LENGTH)
+    if any(c in value for c in "\r\n\v\f\x85\u2028\u2029") if isinstance(value, str) else False:
+        raise InvalidSettings(
+            "must be one line: it goes into e-mail subjects", field=attribute.name, value=value
+        )
 
 
 def _dispatch(_instance: object, attribute: Attribute[Any], value: object) -> None:

@@ -76,3 +76,14 @@ def valid_payload(place_command: PlaceOrder) -> dict[str, Any]:
     payload: dict[str, Any] = json.loads(dumps(place_command))
     assert payload["lines"][0]["unit_price"] == {"amount": "9.99", "currency": "EUR"}
     return payload
+
+
+@pytest.fixture
+def pg_url() -> Any:
+    """A PostgreSQL URL on a fresh schema of its own, dropped afterwards (see tests/pg.py)."""
+    import pg
+
+    base = pg.base_url()
+    schema, url = pg.new_schema(base)
+    yield url
+    pg.drop_schema(base, schema)

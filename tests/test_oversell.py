@@ -273,14 +273,14 @@ def _report(what: str, sold: list[str], out: int, figures: dict[str, Any], wall:
     )
 
 
-def _oversell_on_sqlite(tmp_path: Path, *store: str) -> tuple[list[str], int, list[str], float]:
-    path = tmp_path / "shop.db"
-    with ok.Shop.open(str(path), settings=SETTINGS) as shop:
+def _oversell_on_sqlite(
+    tmp_path: Path, *store: str, db: str | None = None
+) -> tuple[list[str], int, list[str], float]:
+    db = db or str(tmp_path / "shop.db")
+    with ok.Shop.open(db, settings=SETTINGS) as shop:
         _stock_hot(shop)
     go = tmp_path / "go"
-    commands = [
-        ["reserve", str(path), f"w{n}", str(ATTEMPTS), str(go), *store] for n in range(WORKERS)
-    ]
+    commands = [["reserve", db, f"w{n}", str(ATTEMPTS), str(go), *store] for n in range(WORKERS)]
     outputs, wall = _run_together(go, commands)
     sold, out, errors = _parse(outputs)
     assert len(sold) + out + len(errors) == WORKERS * ATTEMPTS, "some attempts went unreported"
@@ -295,6 +295,40 @@ def test_sqlite_8_processes_never_oversell(tmp_path: Path, round_: int) -> None:
         figures = _hot_figures(shop, tmp_path / "shop.db")
     _report("oversell, SQLite, 8 processes", sold, out, figures, wall)
     _assert_no_oversell(sold, figures)
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_postgres_8_processes_never_oversell(tmp_path: Path, pg_url: str, round_: int) -> None:
+    sold, out, errors, wall = _oversell_on_sqlite(tmp_path, db=pg_url)
+    assert errors == []
+    with ok.Shop.open(pg_url, settings=SETTINGS) as shop:
+        figures = _hot_figures(shop)
+        figures.update(_pg_books(pg_url))
+    _report("oversell, PostgreSQL, 8 processes", sold, out, figures, wall)
+    _assert_no_oversell(sold, figures)
+
+
+def _pg_books(url: str) -> dict[str, Any]:
+    """The hot SKU's rows, read with psycopg straight from the tables."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        [(counter, on_hand)] = conn.execute(
+            "SELECT reserved, on_hand FROM stock WHERE sku = %s AND location = %s",
+            (HOT_SKU, HOT_LOCATION),
+        ).fetchall()
+        [(rows, row_sum)] = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(quantity), 0) FROM reservations WHERE sku = %s",
+            (HOT_SKU,),
+        ).fetchall()
+        orders = {row[0] for row in conn.execute("SELECT id FROM orders")}
+    return {
+        "counter": counter,
+        "table_on_hand": on_hand,
+        "rows": rows,
+        "row_sum": row_sum,
+        "orders": orders,
+    }
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
@@ -370,16 +404,17 @@ def _received(sku_index: int, location: str) -> int:
     return (5 if rich else 2) * DEADLOCK_ORDERS
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_multi_line_orders_in_opposite_orders_neither_deadlock_nor_lose_units(
-    tmp_path: Path,
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
 ) -> None:
-    path = tmp_path / "shop.db"
+    path = str(tmp_path / "shop.db") if backend == "sqlite" else request.getfixturevalue("pg_url")
     received = {
         (sku, loc.id): _received(index, loc.id)
         for index, sku in enumerate(MULTI_SKUS)
         for loc in LOCATIONS
     }
-    with ok.Shop.open(str(path), settings=SETTINGS) as shop:
+    with ok.Shop.open(path, settings=SETTINGS) as shop:
         for location in LOCATIONS:
             shop.inventory.add_location(location)
         for (sku, location_id), units in received.items():
@@ -387,7 +422,7 @@ def test_multi_line_orders_in_opposite_orders_neither_deadlock_nor_lose_units(
     go = tmp_path / "go"
     directions = ["asc", "desc"] * (DEADLOCK_WORKERS // 2)
     commands = [
-        ["multiline", str(path), f"d{n}", str(DEADLOCK_ORDERS), direction, str(go)]
+        ["multiline", path, f"d{n}", str(DEADLOCK_ORDERS), direction, str(go)]
         for n, direction in enumerate(directions)
     ]
     outputs, wall = _run_together(go, commands)
@@ -417,7 +452,7 @@ def test_multi_line_orders_in_opposite_orders_neither_deadlock_nor_lose_units(
 
     demand = {sku: sum(q[sku] for q in placed.values()) for sku in MULTI_SKUS}
     split = 0
-    with ok.Shop.open(str(path), settings=SETTINGS) as shop:
+    with ok.Shop.open(path, settings=SETTINGS) as shop:
         books = {}
         for sku in MULTI_SKUS:
             levels = {level.location: level for level in shop.inventory.levels(sku)}
@@ -442,15 +477,33 @@ def test_multi_line_orders_in_opposite_orders_neither_deadlock_nor_lose_units(
                 places.add(location_id)
             assert dict(held_by_line) == claimed
             split += len(places) > 1
-    with rawdb.connect(path) as conn:
-        orders = {row[0] for row in conn.execute("SELECT id FROM orders")}
-        counters = dict(conn.execute("SELECT sku, SUM(reserved) FROM stock GROUP BY sku"))
-        rows = dict(conn.execute("SELECT sku, SUM(quantity) FROM reservations GROUP BY sku"))
+    if backend == "sqlite":
+        with rawdb.connect(path) as conn:
+            orders = {row[0] for row in conn.execute("SELECT id FROM orders")}
+            counters = dict(conn.execute("SELECT sku, SUM(reserved) FROM stock GROUP BY sku"))
+            rows = dict(conn.execute("SELECT sku, SUM(quantity) FROM reservations GROUP BY sku"))
+    else:
+        import psycopg
+
+        with psycopg.connect(path) as pg_conn:
+            orders = {row[0] for row in pg_conn.execute("SELECT id FROM orders")}
+            counters = {
+                sku: int(total)
+                for sku, total in pg_conn.execute(
+                    "SELECT sku, SUM(reserved) FROM stock GROUP BY sku"
+                )
+            }
+            rows = {
+                sku: int(total)
+                for sku, total in pg_conn.execute(
+                    "SELECT sku, SUM(quantity) FROM reservations GROUP BY sku"
+                )
+            }
     assert orders == set(placed)
     assert counters == rows == demand
 
     print(
-        f"\ndeadlock, SQLite, {DEADLOCK_WORKERS} processes x {DEADLOCK_ORDERS} orders of "
+        f"\ndeadlock, {backend}, {DEADLOCK_WORKERS} processes x {DEADLOCK_ORDERS} orders of "
         f"{len(MULTI_SKUS)} lines (2 listing A-D, 2 D-A): {len(placed)} placed "
         f"({split} split across locations), {sum(refused.values())} refused "
         f"(OutOfStock: {dict(sorted(refused.items()))}); received "

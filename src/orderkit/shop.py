@@ -68,7 +68,9 @@ def open_store(url: str) -> Store:
     * ``memory://``: in this process only, gone when it ends;
     * a plain file path: a SQLite database there;
     * ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``, with
-      ``?synchronous=FULL`` to survive power loss as well as crashes.
+      ``?synchronous=FULL`` to survive power loss as well as crashes;
+    * ``postgresql://user:password@host:5432/database`` (or ``postgres://``): PostgreSQL,
+      shared by many processes and hosts (needs ``orderkit[postgres]``).
 
     Raises :class:`UnsupportedStore` for any other URL.
     """
@@ -79,6 +81,10 @@ def open_store(url: str) -> Store:
 
         return SqliteStore(url)
     parts = urlsplit(url)
+    if parts.scheme in ("postgresql", "postgres"):
+        from orderkit.adapters.postgres import PostgresStore
+
+        return PostgresStore(url)
     if parts.scheme == "sqlite" and not parts.netloc and parts.path.startswith("/"):
         from orderkit.adapters.sqlite import SqliteStore
 
@@ -91,7 +97,8 @@ def open_store(url: str) -> Store:
             raise UnsupportedStore(f"no database file in {url!r}; use sqlite:///shop.db")
         return SqliteStore(path, synchronous="FULL" if synchronous == "FULL" else "NORMAL")
     raise UnsupportedStore(
-        f"no orderkit store for {url!r}; use 'memory://' or 'sqlite:///path/to/shop.db'"
+        f"no orderkit store for {url!r}; use 'memory://', 'sqlite:///path/to/shop.db' "
+        "or 'postgresql://user@host/database'"
     )
 
 

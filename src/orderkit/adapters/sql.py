@@ -157,7 +157,8 @@ SELECT_ORDER_BY_KEY = "SELECT version, document FROM orders WHERE idempotency_ke
 ORDER_EXISTS = "SELECT 1 FROM orders WHERE id = :id"
 LIST_ORDERS = """
 SELECT version, document FROM orders
-WHERE (:state IS NULL OR state = :state) AND (:customer_id IS NULL OR customer_id = :customer_id)
+WHERE (CAST(:state AS TEXT) IS NULL OR state = :state)
+  AND (CAST(:customer_id AS TEXT) IS NULL OR customer_id = :customer_id)
 ORDER BY placed_at, id LIMIT :limit OFFSET :offset
 """
 
@@ -197,7 +198,7 @@ SHIPMENT_BY_TRACKING = """
 SELECT version, document FROM shipments WHERE tracking_number = :tracking_number
 """
 LIST_SHIPMENTS = """
-SELECT version, document FROM shipments WHERE (:state IS NULL OR state = :state)
+SELECT version, document FROM shipments WHERE (CAST(:state AS TEXT) IS NULL OR state = :state)
 ORDER BY created_at, id LIMIT :limit OFFSET :offset
 """
 
@@ -226,7 +227,8 @@ WHERE id = :id AND version = :expected""",
         exists=f"SELECT 1 FROM {table} WHERE id = :id",
         of_order=f"""SELECT version, document FROM {table} WHERE order_id = :order_id
 ORDER BY created_at, id""",
-        list=f"""SELECT version, document FROM {table} WHERE (:state IS NULL OR state = :state)
+        list=f"""SELECT version, document FROM {table}
+WHERE (CAST(:state AS TEXT) IS NULL OR state = :state)
 ORDER BY created_at, id LIMIT :limit OFFSET :offset""",
     )
 
@@ -356,14 +358,14 @@ WHERE sku = :sku AND location = :location AND on_hand + :delta >= 0
 SET_BACKORDER_IF_POSSIBLE = """
 UPDATE stock SET backorder_limit = :limit
 WHERE sku = :sku AND location = :location
-  AND (:limit IS NULL OR on_hand + :limit >= reserved)
+  AND (CAST(:limit AS INTEGER) IS NULL OR on_hand + :limit >= reserved)
 """
 SELECT_STOCK = """
 SELECT on_hand, reserved, backorder_limit FROM stock WHERE sku = :sku AND location = :location
 """
 ORDER_RESERVATIONS = """
 SELECT sku, location, line_id, quantity, expires_at, shipment_id FROM reservations
-WHERE order_id = :order_id AND (:line_id IS NULL OR line_id = :line_id)
+WHERE order_id = :order_id AND (CAST(:line_id AS TEXT) IS NULL OR line_id = :line_id)
 ORDER BY sku, location, line_id
 """
 KEEP_RESERVATIONS = """

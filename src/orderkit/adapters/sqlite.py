@@ -30,12 +30,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from orderkit.adapters import sql
+from orderkit.adapters import sql, sqlbase
 from orderkit.adapters.repository import (
     StagedOrders,
     StagedUnitOfWork,
     check_page,
 )
+from orderkit.adapters.sqlbase import SqlConnection, SqlStore
 from orderkit.adapters.sqlite_documents import (
     INQUIRIES,
     PAYMENTS,
@@ -52,6 +53,7 @@ from orderkit.adapters.sqlite_documents import (
 from orderkit.adapters.sqlite_stock import SqliteStockRepository, apply_stock_changes
 from orderkit.domain.events import DomainEvent, aggregate_of
 from orderkit.domain.order import Order
+from orderkit.domain.stock_changes import StockChange
 from orderkit.errors import (
     ConcurrencyError,
     CorruptRecord,
@@ -90,6 +92,8 @@ def _from_ts(seconds: float) -> datetime:
 
 class SqliteStore:
     """An orderkit database in one SQLite file; call it for a unit of work."""
+
+    claim_statement = sql.CLAIM_EVENTS
 
     def __init__(
         self,
@@ -150,6 +154,11 @@ class SqliteStore:
                 # locked past the busy timeout, disk full, read-only file...
                 raise StorageError(f"{self.path}: {error}") from error
             raise
+
+    def before_writes(
+        self, conn: SqlConnection, changes: Sequence[StockChange], events: Sequence[DomainEvent]
+    ) -> None:
+        """Nothing: ``BEGIN IMMEDIATE`` already made this the only writer."""
 
     def _open_schema(self) -> None:
         if Path(self.path).is_dir():
@@ -217,7 +226,7 @@ def _close_all(connections: list[sqlite3.Connection]) -> None:
 class SqliteOrderRepository(StagedOrders):
     """Orders in SQLite; changes are staged and written by the unit of work's commit."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: SqlStore) -> None:
         super().__init__()
         self._sqlite = store
 
@@ -267,7 +276,7 @@ class SqliteUnitOfWork(
 ):
     """One ``BEGIN IMMEDIATE`` transaction at commit: stock, orders, payments, their events."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: SqlStore) -> None:
         self._store = store
         self.orders = SqliteOrderRepository(store)
         self.stock = SqliteStockRepository(store)
@@ -292,6 +301,7 @@ class SqliteUnitOfWork(
             aggregate.version += 1
         try:
             with self._store.write() as conn:
+                self._store.before_writes(conn, changes, events)
                 apply_stock_changes(conn, changes)
                 for order, is_new in self.orders.staged.values():
                     _write_order(conn, order, is_new)
@@ -321,7 +331,7 @@ class SqliteUnitOfWork(
         return events
 
 
-def _write_order(conn: sqlite3.Connection, order: Order, is_new: bool) -> None:
+def _write_order(conn: SqlConnection, order: Order, is_new: bool) -> None:
     params: dict[str, Any] = {
         "id": order.id,
         "version": order.version,
@@ -336,7 +346,7 @@ def _write_order(conn: sqlite3.Connection, order: Order, is_new: bool) -> None:
         )
         try:
             conn.execute(sql.INSERT_ORDER, params)
-        except sqlite3.IntegrityError as error:
+        except sqlbase.INTEGRITY_ERRORS as error:
             what = "idempotency key" if "idempotency_key" in str(error) else "id"
             raise DuplicateKey(f"an order with this {what} already exists ({order.id})") from None
         return
@@ -350,9 +360,9 @@ def _write_order(conn: sqlite3.Connection, order: Order, is_new: bool) -> None:
 
 
 class SqliteOutbox:
-    """The outbox tables of a :class:`SqliteStore`."""
+    """The outbox tables of a :class:`SqliteStore` (and of other SQL stores)."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: SqlStore) -> None:
         self._store = store
 
     def claim(
@@ -363,10 +373,11 @@ class SqliteOutbox:
         An event that cannot be read back is logged and set aside for an hour, not returned."""
         records: list[OutboxRecord] = []
         probe = {"now": _ts(now), "limit": 1}
-        if self._store.connection().execute(sql.CLAIM_EVENTS, probe).fetchone() is None:
+        claim = self._store.claim_statement
+        if self._store.connection().execute(claim, probe).fetchone() is None:
             return records  # nothing due: no write transaction (the next claim looks again)
         with self._store.write() as conn:
-            rows = conn.execute(sql.CLAIM_EVENTS, {"now": _ts(now), "limit": limit}).fetchall()
+            rows = conn.execute(claim, {"now": _ts(now), "limit": limit}).fetchall()
             until = _ts(now) + lease_seconds
             for seq, aggregate_id, payload, attempts in rows:
                 try:

@@ -4,16 +4,15 @@ them with version checks. Part of the SQLite store (:mod:`orderkit.adapters.sqli
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from attrs import frozen
 
-from orderkit.adapters import sql
+from orderkit.adapters import sql, sqlbase
 from orderkit.adapters.repository import (
     StagedInquiries,
     StagedPayments,
@@ -22,6 +21,7 @@ from orderkit.adapters.repository import (
     check_page,
     private_copy,
 )
+from orderkit.adapters.sqlbase import SqlConnection, SqlStore
 from orderkit.domain.inquiries import Inquiry
 from orderkit.domain.order import Order
 from orderkit.domain.payment import Payment
@@ -38,9 +38,6 @@ from orderkit.errors import (
     ShipmentNotFound,
 )
 from orderkit.serialization import dumps, loads
-
-if TYPE_CHECKING:
-    from orderkit.adapters.sqlite import SqliteStore
 
 __all__ = [
     "INQUIRIES",
@@ -103,7 +100,7 @@ def load_document(row: tuple[int, str] | None, what: str, cls: type[A]) -> A | N
 class SqlitePaymentRepository(StagedPayments):
     """Payments in SQLite; changes are staged and written by the unit of work's commit."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: SqlStore) -> None:
         super().__init__()
         self._sqlite = store
 
@@ -134,7 +131,7 @@ class SqlitePaymentRepository(StagedPayments):
 class SqliteShipmentRepository(StagedShipments):
     """Shipments in SQLite; changes are staged and written by the unit of work's commit."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: SqlStore) -> None:
         super().__init__()
         self._sqlite = store
 
@@ -176,7 +173,7 @@ class _SqliteDocuments(Generic[D]):
     _class: ClassVar[type[Any]]
     _kind: ClassVar[str]
     _missing: ClassVar[type[NotFound]]
-    _sqlite: SqliteStore
+    _sqlite: SqlStore
 
     def _read(self, row: tuple[int, str] | None, what: str) -> D | None:
         loaded: D | None = load_document(row, what, self._class)
@@ -212,7 +209,7 @@ class SqliteReturnRepository(_SqliteDocuments[ReturnRequest], StagedReturns):
     _kind = "return"
     _missing = ReturnNotFound
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: SqlStore) -> None:
         super().__init__()
         self._sqlite = store
 
@@ -225,7 +222,7 @@ class SqliteInquiryRepository(_SqliteDocuments[Inquiry], StagedInquiries):
     _kind = "inquiry"
     _missing = InquiryNotFound
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: SqlStore) -> None:
         super().__init__()
         self._sqlite = store
 
@@ -275,7 +272,7 @@ INQUIRIES = _Table(
 
 
 def write_document(
-    conn: sqlite3.Connection,
+    conn: SqlConnection,
     table: _Table,
     aggregate: Payment | Shipment | ReturnRequest | Inquiry,
     unique: str | None,
@@ -298,7 +295,7 @@ def write_document(
             return
         params["expected"] = aggregate.version - 1
         updated = conn.execute(table.update, params).rowcount
-    except sqlite3.IntegrityError as error:
+    except sqlbase.INTEGRITY_ERRORS as error:
         unique_column = table.unique or "id"
         what = unique_column.replace("_", " ") if unique_column in str(error) else "id"
         raise DuplicateKey(

@@ -9,13 +9,13 @@ on_hand + backorder_limit - reserved >= n`` with the row count checked, once per
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from orderkit.adapters import sql
 from orderkit.adapters.repository import StagedStock
+from orderkit.adapters.sqlbase import SqlConnection, SqlStore
 from orderkit.domain.inventory import (
     Location,
     Movement,
@@ -50,9 +50,6 @@ from orderkit.errors import (
 )
 from orderkit.serialization import dumps, loads
 
-if TYPE_CHECKING:
-    from orderkit.adapters.sqlite import SqliteStore
-
 __all__ = ["SqliteStockRepository", "apply_stock_changes"]
 
 
@@ -67,7 +64,7 @@ def _dt(seconds: float | None) -> datetime | None:
 class SqliteStockRepository(StagedStock):
     """Stock as one unit of work sees it: committed reads, changes staged for commit."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: SqlStore) -> None:
         super().__init__()
         self._store = store
 
@@ -132,14 +129,14 @@ class SqliteStockRepository(StagedStock):
         ]
 
 
-def apply_stock_changes(conn: sqlite3.Connection, changes: Iterable[StockChange]) -> None:
+def apply_stock_changes(conn: SqlConnection, changes: Iterable[StockChange]) -> None:
     """Apply staged changes inside the caller's write transaction; raise to roll back."""
     for change in changes:
         _APPLY[type(change)](conn, change)
 
 
 def _move(
-    conn: sqlite3.Connection,
+    conn: SqlConnection,
     sku: str,
     location: str,
     kind: MovementKind,
@@ -164,12 +161,12 @@ def _move(
     )
 
 
-def _require_location(conn: sqlite3.Connection, location: str) -> None:
+def _require_location(conn: SqlConnection, location: str) -> None:
     if conn.execute(sql.LOCATION_EXISTS, {"location": location}).fetchone() is None:
         raise UnknownLocation(location)
 
 
-def _stock_row(conn: sqlite3.Connection, sku: str, location: str) -> tuple[int, int, int | None]:
+def _stock_row(conn: SqlConnection, sku: str, location: str) -> tuple[int, int, int | None]:
     row = conn.execute(sql.SELECT_STOCK, {"sku": sku, "location": location}).fetchone()
     if row is None:
         _require_location(conn, location)
@@ -177,7 +174,7 @@ def _stock_row(conn: sqlite3.Connection, sku: str, location: str) -> tuple[int, 
     return row  # type: ignore[no-any-return]
 
 
-def _purge(conn: sqlite3.Connection, sku: str, location: str, now: datetime) -> None:
+def _purge(conn: SqlConnection, sku: str, location: str, now: datetime) -> None:
     expired = conn.execute(
         sql.EXPIRED_OF_STOCK, {"sku": sku, "location": location, "now": _ts(now)}
     ).fetchall()
@@ -186,14 +183,14 @@ def _purge(conn: sqlite3.Connection, sku: str, location: str, now: datetime) -> 
 
 
 def _drop(
-    conn: sqlite3.Connection, sku: str, location: str, order_id: str, line_id: str, quantity: int
+    conn: SqlConnection, sku: str, location: str, order_id: str, line_id: str, quantity: int
 ) -> None:
     key = {"sku": sku, "location": location}
     conn.execute(sql.TAKE_RESERVED, {**key, "quantity": quantity})
     conn.execute(sql.DELETE_RESERVATION, {**key, "order_id": order_id, "line_id": line_id})
 
 
-def _add_location(conn: sqlite3.Connection, change: AddLocation) -> None:
+def _add_location(conn: SqlConnection, change: AddLocation) -> None:
     conn.execute(
         sql.UPSERT_LOCATION,
         {
@@ -204,7 +201,7 @@ def _add_location(conn: sqlite3.Connection, change: AddLocation) -> None:
     )
 
 
-def _receive(conn: sqlite3.Connection, change: Receive) -> None:
+def _receive(conn: SqlConnection, change: Receive) -> None:
     # Receive, Adjust and Restock validate their own fields when built.
     _require_location(conn, change.location)
     conn.execute(
@@ -221,7 +218,7 @@ def _receive(conn: sqlite3.Connection, change: Receive) -> None:
     )
 
 
-def _adjust(conn: sqlite3.Connection, change: Adjust) -> None:
+def _adjust(conn: SqlConnection, change: Adjust) -> None:
     on_hand, _, _ = _stock_row(conn, change.sku, change.location)
     _purge(conn, change.sku, change.location, change.at)
     params = {"sku": change.sku, "location": change.location, "delta": change.delta}
@@ -244,7 +241,7 @@ def _adjust(conn: sqlite3.Connection, change: Adjust) -> None:
     )
 
 
-def _set_backorder(conn: sqlite3.Connection, change: SetBackorderLimit) -> None:
+def _set_backorder(conn: SqlConnection, change: SetBackorderLimit) -> None:
     check_backorder_limit(change.limit)
     _require_location(conn, change.location)
     key = {"sku": change.sku, "location": change.location}
@@ -257,7 +254,7 @@ def _set_backorder(conn: sqlite3.Connection, change: SetBackorderLimit) -> None:
         )
 
 
-def _reserve(conn: sqlite3.Connection, change: Reserve) -> None:
+def _reserve(conn: SqlConnection, change: Reserve) -> None:
     for (sku, location), picks in group_picks(change.picks).items():
         demand = 0
         for pick in picks:  # picks come from a pluggable strategy: checked here
@@ -283,13 +280,13 @@ def _reserve(conn: sqlite3.Connection, change: Reserve) -> None:
             )
 
 
-def _rows(conn: sqlite3.Connection, order_id: str, line_id: str | None) -> list[tuple]:  # type: ignore[type-arg]
+def _rows(conn: SqlConnection, order_id: str, line_id: str | None) -> list[tuple]:  # type: ignore[type-arg]
     return conn.execute(
         sql.ORDER_RESERVATIONS, {"order_id": order_id, "line_id": line_id}
     ).fetchall()
 
 
-def _release(conn: sqlite3.Connection, change: Release) -> None:
+def _release(conn: SqlConnection, change: Release) -> None:
     for sku, location, line_id, quantity, _, shipment in _rows(
         conn, change.order_id, change.line_id
     ):
@@ -297,11 +294,11 @@ def _release(conn: sqlite3.Connection, change: Release) -> None:
             _drop(conn, sku, location, change.order_id, line_id, quantity)
 
 
-def _keep(conn: sqlite3.Connection, change: KeepReservations) -> None:
+def _keep(conn: SqlConnection, change: KeepReservations) -> None:
     conn.execute(sql.KEEP_RESERVATIONS, {"order_id": change.order_id, "now": _ts(change.now)})
 
 
-def _expire(conn: sqlite3.Connection, change: ExpireReservations) -> None:
+def _expire(conn: SqlConnection, change: ExpireReservations) -> None:
     for sku, location, order_id, line_id, quantity in conn.execute(
         sql.EXPIRED_ALL, {"now": _ts(change.now)}
     ).fetchall():
@@ -309,7 +306,7 @@ def _expire(conn: sqlite3.Connection, change: ExpireReservations) -> None:
 
 
 def _active_rows(
-    conn: sqlite3.Connection,
+    conn: SqlConnection,
     order_id: str,
     line_id: str,
     now: datetime,
@@ -329,7 +326,7 @@ def _active_rows(
     return rows
 
 
-def _allocate(conn: sqlite3.Connection, change: Allocate) -> None:
+def _allocate(conn: SqlConnection, change: Allocate) -> None:
     for sku, location, line_id, _, _, _ in _active_rows(
         conn, change.order_id, change.line_id, change.now, change.location
     ):
@@ -345,7 +342,7 @@ def _allocate(conn: sqlite3.Connection, change: Allocate) -> None:
         )
 
 
-def _ship(conn: sqlite3.Connection, change: Ship) -> None:
+def _ship(conn: SqlConnection, change: Ship) -> None:
     rows = _active_rows(conn, change.order_id, change.line_id, change.at, change.location)
     unallocated = [row for row in rows if row[5] is None]
     if unallocated:
@@ -372,7 +369,7 @@ def _ship(conn: sqlite3.Connection, change: Ship) -> None:
         )
 
 
-def _restock(conn: sqlite3.Connection, change: Restock) -> None:
+def _restock(conn: SqlConnection, change: Restock) -> None:
     _stock_row(conn, change.sku, change.location)
     conn.execute(
         sql.ADD_STOCK, {"sku": change.sku, "location": change.location, "quantity": change.quantity}
@@ -390,7 +387,7 @@ def _restock(conn: sqlite3.Connection, change: Restock) -> None:
     )
 
 
-_APPLY: dict[type, Callable[[sqlite3.Connection, Any], None]] = {
+_APPLY: dict[type, Callable[[SqlConnection, Any], None]] = {
     AddLocation: _add_location,
     Receive: _receive,
     Adjust: _adjust,

@@ -289,7 +289,9 @@ class Dispatcher:
     ) -> None:
         """Dispatch in a loop until ``should_stop()`` is true: the body of a worker process."""
         name = worker or _this_worker()
+        # an outbox that can be woken (PostgreSQL's LISTEN) waits for a commit instead
+        wait = getattr(self._outbox, "wait_for_events", None) or time.sleep
         while not should_stop():
             report = self.run_pending(worker=name)
             if not (report.delivered or report.dead):
-                time.sleep(poll_interval)
+                wait(poll_interval)

@@ -1,0 +1,54 @@
+"""The PostgreSQL server the tests use: ``$ORDERKIT_TEST_POSTGRES_URL``, else the
+machine's own at 127.0.0.1:5432 (database ``test``). Each test gets a schema of its own."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from urllib.parse import quote
+
+import pytest
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
+ENV = "ORDERKIT_TEST_POSTGRES_URL"
+PREFIX = "okt_"
+
+
+def base_url() -> str:
+    """The server's URL, or skip (no server and no URL given) / fail (a URL given that
+    does not answer: CI sets it, and must not skip)."""
+    url = os.environ.get(ENV) or DEFAULT_URL
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover
+        pytest.skip("psycopg is not installed (pip install 'orderkit[postgres]')")
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+    except psycopg.OperationalError as error:
+        if os.environ.get(ENV):
+            pytest.fail(f"{ENV}={url} does not answer: {error}")
+        pytest.skip(f"no PostgreSQL answers at {DEFAULT_URL} and {ENV} is unset")
+    return url
+
+
+def schema_url(url: str, schema: str) -> str:
+    """``url`` with ``search_path`` set to ``schema``."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
+
+
+def new_schema(url: str) -> tuple[str, str]:
+    """Create an empty schema; return its name and the URL that uses it."""
+    import psycopg
+
+    schema = PREFIX + uuid.uuid4().hex[:12]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return schema, schema_url(url, schema)
+
+
+def drop_schema(url: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

@@ -26,6 +26,7 @@ __all__ = [
     "operations_returns",
     "operations_shipping",
     "operations_stock",
+    "worker",
 ]
 
 
@@ -45,4 +46,5 @@ from orderkit.cli import (  # noqa: E402
     operations_returns,
     operations_shipping,
     operations_stock,
+    worker,
 )

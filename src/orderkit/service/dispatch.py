@@ -142,6 +142,10 @@ class Dispatcher:
         self._handlers.append((event_type, key, handler))
         self._by_type.clear()
 
+    def handler_names(self) -> list[str]:
+        """The names of the subscribed handlers, in subscription order."""
+        return [name for _, name, _ in self._handlers]
+
     def _handlers_for(self, event_type: type[DomainEvent]) -> tuple[tuple[str, Handler], ...]:
         handlers = self._by_type.get(event_type)
         if handlers is None:
@@ -286,12 +290,20 @@ class Dispatcher:
         worker: str | None = None,
         poll_interval: float = 0.5,
         should_stop: Callable[[], bool] = lambda: False,
+        on_report: Callable[[DispatchReport], None] | None = None,
+        batch: int = 100,
     ) -> None:
-        """Dispatch in a loop until ``should_stop()`` is true: the body of a worker process."""
+        """Dispatch in a loop until ``should_stop()`` is true: the body of a worker process.
+
+        When nothing was due it waits ``poll_interval`` seconds, or until the store
+        says a commit brought events (PostgreSQL's ``LISTEN``); ``on_report`` gets each
+        round's :class:`DispatchReport`."""
         name = worker or _this_worker()
         # an outbox that can be woken (PostgreSQL's LISTEN) waits for a commit instead
         wait = getattr(self._outbox, "wait_for_events", None) or time.sleep
         while not should_stop():
-            report = self.run_pending(worker=name)
+            report = self.run_pending(worker=name, batch=batch)
+            if on_report is not None:
+                on_report(report)
             if not (report.delivered or report.dead):
                 wait(poll_interval)

@@ -61,6 +61,8 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/run.py", *session.posargs)
     session.run("python", "benchmarks/inventory.py", *session.posargs)
     session.run("python", "benchmarks/payments.py", *session.posargs)
+    session.install("-e", ".[postgres]")
+    session.run("python", "benchmarks/postgres.py", *session.posargs)
 
 
 @nox.session

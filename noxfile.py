@@ -84,10 +84,21 @@ def stress(session: nox.Session) -> None:
 
 
 @nox.session
-def pg_scale(session: nox.Session) -> None:
-    """PostgreSQL at scale: 4 producers carry 10,000 orders through the lifecycle while 8
-    dispatch workers deliver them (one SIGKILLed midway), with figures."""
+def postgres(session: nox.Session) -> None:
+    """PostgreSQL at length: the returns suite end to end on PostgreSQL too, and 4 producers
+    carrying 10,000 orders through the lifecycle while 8 dispatch workers deliver them (one
+    SIGKILLed midway), with figures."""
     session.install("-e", ".[test]")
+    session.env["ORDERKIT_PG_FULL"] = "1"
     session.env["ORDERKIT_PG_SCALE_ORDERS"] = "10000"
     session.env["ORDERKIT_PG_SCALE_TIMEOUT"] = "2400"
-    session.run("python", "-m", "pytest", "-q", "-s", "tests/test_postgres_scale.py")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-q",
+        "-s",
+        "tests/test_returns.py",
+        "tests/test_postgres_scale.py",
+        *session.posargs,
+    )

@@ -3,6 +3,7 @@ machine's own at 127.0.0.1:5432 (database ``test``). Each test gets a schema of 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from urllib.parse import quote
@@ -12,6 +13,13 @@ import pytest
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 ENV = "ORDERKIT_TEST_POSTGRES_URL"
 PREFIX = "okt_"
+FULL_ENV = "ORDERKIT_PG_FULL"
+"""Set (``nox -s postgres``) to run the long end-to-end suites on PostgreSQL as well."""
+
+
+def full_stores() -> list[str]:
+    """The stores the long end-to-end suites run on: PostgreSQL only with ``FULL_ENV``."""
+    return ["memory", "sqlite", *(["postgres"] if os.environ.get(FULL_ENV) else [])]
 
 
 def base_url() -> str:
@@ -52,3 +60,29 @@ def drop_schema(url: str, schema: str) -> None:
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+_MADE: list[tuple[str, str]] = []
+
+
+def store_url(kind: str, sqlite_path: object) -> str:
+    """The URL of a fresh store of ``kind``: "memory", "sqlite" (at ``sqlite_path``) or
+    "postgres" (a new schema, dropped when the test process ends)."""
+    if kind == "memory":
+        return "memory://"
+    if kind == "sqlite":
+        return str(sqlite_path)
+    base = base_url()
+    schema, url = new_schema(base)
+    if not _MADE:
+        import atexit
+
+        atexit.register(_drop_made)
+    _MADE.append((base, schema))
+    return url
+
+
+def _drop_made() -> None:
+    while _MADE:
+        with contextlib.suppress(Exception):  # a server gone away took its schemas along
+            drop_schema(*_MADE.pop())

@@ -15,11 +15,12 @@ import attrs
 import pytest
 
 import orderkit as ok
+import pg
 from orderkit.adapters.memory import ManualClock, MemoryNotifier, MemoryStore, SequentialIds
-from orderkit.adapters.sqlite import SqliteStore
 from orderkit.ports import Store
 from orderkit.service.dispatch import DispatchReport, handler_name
 from orderkit.shop import Shop
+from orderkit.shop import open_store as open_store_url
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 SECOND = timedelta(seconds=1)
@@ -29,15 +30,16 @@ StoreOpener = Callable[[], Store]
 ShopMaker = Callable[..., Shop]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreOpener]:
     """Opens "the" store: the same ``MemoryStore`` each time, or a new ``SqliteStore`` on one
-    file (like another process or a restart would)."""
+    file or ``PostgresStore`` on one schema (like another process or a restart would)."""
     opened: list[Store] = []
     memory = MemoryStore()
+    url = pg.store_url(request.param, tmp_path / "shop.db")
 
     def opener() -> Store:
-        store: Store = memory if request.param == "memory" else SqliteStore(tmp_path / "shop.db")
+        store: Store = memory if request.param == "memory" else open_store_url(url)
         opened.append(store)
         return store
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import pg
 from orderkit import (
     Address,
     Customer,
@@ -33,9 +34,9 @@ from orderkit import (
     ValueTooLong,
 )
 from orderkit.adapters.memory import ManualClock, MemoryStore, SequentialIds
-from orderkit.adapters.sqlite import SqliteStore
 from orderkit.domain.inventory import StockDemand, StockPick
 from orderkit.ports import Store
+from orderkit.shop import open_store as open_store_url
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 DAY = timedelta(hours=24)  # the default reservation time
@@ -48,12 +49,12 @@ NORTH = Location("north", "North store", priority=3)
 OpenShop = Callable[..., Shop]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
     def make() -> Store:
         if request.param == "memory":
             return MemoryStore()
-        return SqliteStore(tmp_path / "shop.db")
+        return open_store_url(pg.store_url(request.param, tmp_path / "shop.db"))
 
     return make
 

@@ -10,17 +10,21 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import orderkit as ok
+import pg
 import rawdb
 from orderkit.adapters.memory import ManualClock, MemoryStore, SequentialIds
 from orderkit.adapters.sqlite import SqliteStore
+from orderkit.shop import open_store as open_store_url
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ok.Store]:
     made: ok.Store = (
-        MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "shop.db")
+        MemoryStore()
+        if request.param == "memory"
+        else open_store_url(pg.store_url(request.param, tmp_path / "shop.db"))
     )
     yield made
     made.close()

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
+import orderkit as ok
 import pg
+from orderkit.adapters import sql
+from orderkit.adapters.postgres import PostgresStore
 from orderkit.ports import Store
 from orderkit.testing.contracts import StoreContract
 
@@ -23,9 +32,161 @@ def _drop_schemas() -> Iterator[None]:
 
 class TestPostgresStore(StoreContract):
     def make_store(self, tmp_path: Path) -> Store:
-        from orderkit.adapters.postgres import PostgresStore
-
         base = pg.base_url()
         schema, url = pg.new_schema(base)
         _SCHEMAS.append((base, schema))
         return PostgresStore(url, max_size=4)
+
+
+# -- the dialect: migrations, errors, LISTEN/NOTIFY, the worker command --------------------------
+
+
+def test_processes_opening_a_new_database_together_migrate_it_once(pg_url: str) -> None:
+    opener = (
+        f"from orderkit.adapters.postgres import PostgresStore; PostgresStore({pg_url!r}).close()"
+    )
+    processes = [
+        subprocess.Popen([sys.executable, "-c", opener], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    for process in processes:
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+    with psycopg.connect(pg_url) as conn:
+        versions = conn.execute(f"SELECT version FROM {sql.SCHEMA_TABLE}").fetchall()
+        tables = {
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            )
+        }
+    assert versions == [(len(sql.MIGRATIONS),)]
+    assert {"orders", "outbox", "stock", "payments", "shipments", "returns", "inquiries"} <= tables
+
+
+def test_a_database_from_a_newer_orderkit_is_refused_untouched(pg_url: str) -> None:
+    PostgresStore(pg_url).close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"UPDATE {sql.SCHEMA_TABLE} SET version = 99")
+    with pytest.raises(ok.SchemaTooNew, match="schema version 99"):
+        PostgresStore(pg_url)
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute(f"SELECT version FROM {sql.SCHEMA_TABLE}").fetchall() == [(99,)]
+
+
+def test_an_unreachable_server_is_a_storage_error_without_the_password() -> None:
+    with pytest.raises(ok.StorageError) as caught:
+        PostgresStore("postgresql://shop:s3cret@127.0.0.1:1/shop", timeout=1)
+    assert "s3cret" not in str(caught.value)
+    assert "shop:***@127.0.0.1:1" in str(caught.value)
+
+
+def test_a_deadlock_rolls_back_as_a_concurrency_error_and_the_other_side_commits(
+    pg_url: str,
+) -> None:
+    store = PostgresStore(pg_url, max_size=4)
+    try:
+        with store.write() as conn:
+            conn.execute("CREATE TABLE pair (id INTEGER PRIMARY KEY, n INTEGER)")
+            conn.execute("INSERT INTO pair VALUES (1, 0), (2, 0)")
+        both_locked_one = threading.Barrier(2)
+        outcomes: dict[int, str] = {}
+
+        def take(first: int, second: int) -> None:
+            try:
+                with store.write() as conn:
+                    conn.execute("UPDATE pair SET n = n + 1 WHERE id = :id", {"id": first})
+                    both_locked_one.wait(10)
+                    conn.execute("UPDATE pair SET n = n + 1 WHERE id = :id", {"id": second})
+                outcomes[first] = "committed"
+            except ok.ConcurrencyError as error:
+                outcomes[first] = f"retry: {error}"
+
+        threads = [threading.Thread(target=take, args=pair) for pair in ((1, 2), (2, 1))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert sorted(o.split(":")[0] for o in outcomes.values()) == ["committed", "retry"]
+        assert any("40P01" in o for o in outcomes.values())
+        rows = store.connection().execute("SELECT SUM(n) FROM pair").fetchone()
+        assert rows[0] == 2  # the winner's two updates; the loser's were rolled back
+    finally:
+        store.close()
+
+
+def test_an_idle_worker_wakes_on_the_commit_of_an_event_not_at_its_timeout(
+    pg_url: str, place_command: ok.PlaceOrder
+) -> None:
+    shop = ok.Shop.open(pg_url, settings=ok.ShopSettings(dispatch="worker", track_stock=False))
+    try:
+        outbox = shop.store.outbox
+        outbox.wait_for_events(0.01)  # type: ignore[attr-defined]  (LISTEN is on from here)
+        woke: list[float] = []
+
+        def wait() -> None:
+            began = time.perf_counter()
+            outbox.wait_for_events(20)  # type: ignore[attr-defined]
+            woke.append(time.perf_counter() - began)
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        time.sleep(0.3)
+        shop.orders.place(place_command)
+        waiter.join(30)
+        assert woke
+        assert 0.25 < woke[0] < 5, woke  # woken by the commit, long before 20 s
+    finally:
+        shop.close()
+
+
+def _orderkit(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orderkit.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_worker_command_refuses_to_run_without_the_shops_handlers(pg_url: str) -> None:
+    result = _orderkit("worker", "--db", pg_url)
+    assert result.returncode == 2
+    assert "--shop" in result.stderr
+
+
+def test_the_worker_command_delivers_the_outbox(pg_url: str, place_command: ok.PlaceOrder) -> None:
+    with ok.Shop.open(
+        pg_url, settings=ok.ShopSettings(dispatch="worker", track_stock=False)
+    ) as shop:
+        order = shop.orders.place(place_command)
+        shop.orders.acknowledge(order.id)
+        assert shop.events.pending() == 2
+    result = _orderkit("worker", "--db", pg_url, "--default-handlers", "--once")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "delivered 2, retried 0, dead letters 0"
+    with ok.Shop.open(pg_url) as shop:
+        assert shop.events.pending() == 0
+
+
+def test_a_worker_stops_on_sigterm(pg_url: str) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orderkit.cli", "worker", "--db", pg_url, "--default-handlers"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:  # the worker logs its start once its handlers are set
+            if "worker started" in line:
+                break
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "delivered 0" in out

@@ -29,6 +29,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import pg
 from orderkit import (
     RETURN_REASONS,
     SHOP_FAULT_REASONS,
@@ -70,7 +71,7 @@ from orderkit.domain.returns import ReturnRequest as DomainReturnRequest
 from orderkit.service.returns import ReturnService
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)  # a Monday
-STORES = ["memory", "sqlite"]
+STORES = pg.full_stores()
 EUR = "EUR"
 ZERO = Money.zero(EUR)
 BERLIN = Location("berlin", "Berlin", priority=1)
@@ -153,11 +154,7 @@ class Rigs:
         """A shop on ``store`` ("memory" or "sqlite") stocking :data:`STOCK` at berlin,
         with a gateway (unless not ``paid``), a carrier, a notifier and sequential ids
         (repeatable runs) unless ``ids`` are given."""
-        url = (
-            "memory://"
-            if store == "memory"
-            else str(self._tmp_path / f"returns-{next(_FILE_NUMBERS)}.db")
-        )
+        url = pg.store_url(store, self._tmp_path / f"returns-{next(_FILE_NUMBERS)}.db")
         clock = ManualClock(T0)
         gateway = MemoryGateway(seed=3, clock=clock)
         carrier = MemoryCarrier(clock=clock, seed=5)

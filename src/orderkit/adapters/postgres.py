@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -130,7 +131,9 @@ ORDER BY s.sku, s.location
 FOR UPDATE OF s
 """
 _LOCK_AGGREGATE = "SELECT pg_advisory_xact_lock(hashtextextended(:aggregate_id, 0))"
-_NOTIFY = f"SELECT pg_notify('{CHANNEL}', '')"
+_NOTIFY = f"SELECT pg_notify('{CHANNEL}', current_schema())"
+"""The channel is the database's: the payload names the schema, so that shops in other
+schemas of one database do not wake each other's workers."""
 
 
 def migration_statements(statement: str) -> str:
@@ -215,7 +218,7 @@ class PostgresStore:
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, "application_name": "orderkit"},
             name="orderkit",
             open=False,
         )
@@ -339,6 +342,7 @@ class PostgresOutbox(SqliteOutbox):
         self._pg = store
         self._url = store.url
         self._listener: psycopg.Connection[Any] | None = None
+        self._schema: str | None = None
         self._lock = threading.Lock()
 
     def claim(
@@ -391,13 +395,21 @@ class PostgresOutbox(SqliteOutbox):
     def wait_for_events(self, timeout: float) -> None:
         """Return when a commit with events is notified, or after ``timeout`` seconds
         (retries that come due are found by the next claim then)."""
+        deadline = time.monotonic() + timeout
         with self._lock:
             try:
                 if self._listener is None or self._listener.closed:
                     self._listener = psycopg.connect(self._url, autocommit=True)
                     self._listener.execute(f"LISTEN {CHANNEL}")
-                for _ in self._listener.notifies(timeout=timeout, stop_after=1):
-                    break
+                    row = self._listener.execute("SELECT current_schema()").fetchone()
+                    self._schema = row[0] if row else None
+                while (left := deadline - time.monotonic()) > 0:
+                    woken = [
+                        notice.payload
+                        for notice in self._listener.notifies(timeout=left, stop_after=1)
+                    ]
+                    if self._schema in woken or not woken:
+                        break  # a commit in our schema, or the timeout
             except psycopg.OperationalError as error:
                 log.warning("LISTEN %s failed (%s); polling instead", CHANNEL, error)
                 if self._listener is not None:

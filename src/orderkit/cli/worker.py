@@ -1,5 +1,5 @@
 """``orderkit worker``: a dispatch worker, delivering the outbox's events to the shop's
-handlers until stopped (SIGTERM or Ctrl-C end it after the event in hand)."""
+handlers until stopped (SIGTERM or Ctrl-C end it once the events it claimed are delivered)."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def worker(
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: stopping after the event in hand", signum)
+        log.info("signal %s: stopping once the claimed events are delivered", signum)
         stop.set()
 
     with exit_codes():

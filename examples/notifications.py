@@ -62,7 +62,11 @@ threading.Thread(target=accounting.serve_forever, daemon=True).start()
 opt_outs = MemoryOptOuts()
 texts = MemorySmsSender()
 email = SmtpNotifier(
-    "127.0.0.1", smtp_port, sender="Tea & Mugs <orders@shop.example>", security="none"
+    "127.0.0.1",
+    smtp_port,
+    sender="Tea & Mugs <orders@shop.example>",
+    security="none",
+    opt_outs=opt_outs,
 )  # in production: SmtpNotifier("smtp.provider.example", sender=..., username=..., password=...)
 shop = ok.Shop.open(
     "memory://",

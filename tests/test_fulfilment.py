@@ -58,6 +58,7 @@ from orderkit import (
 from orderkit.adapters.memory import ManualClock, MemoryNotifier, SequentialIds
 from orderkit.adapters.memory_carrier import MemoryCarrier
 from orderkit.adapters.memory_gateway import MemoryGateway
+from orderkit.notify.templates import MessageTemplates
 from orderkit.serialization import dumps
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)  # a Monday
@@ -539,6 +540,16 @@ def test_a_partial_shipment_then_the_rest_cancelled_releases_stock_and_voids_the
     assert payment.refunded == ZERO
     assert shop.payments.status(order.id) is PaymentStatus.PAID
     assert_outbox_drained(shop)
+    # the customer hears which items will not come, once
+    [notice] = notices(rig.notifier, order.id, "lines_cancelled")
+    assert "1 x Gadget" in notice.body
+    assert "Widget" not in notice.body
+    assert notice.key.startswith(f"lines_cancelled:{order.id}:")
+    rendered = MessageTemplates().render(notice)
+    assert "Gadget" in rendered.text
+    assert rendered.html is not None
+    assert "Gadget" in rendered.html
+    assert "24.50" in rendered.text
 
 
 # -- 4. tracking to the door --------------------------------------------------------------------

@@ -48,6 +48,7 @@ from orderkit.notify import (
     MemoryOptOuts,
     MemorySmsSender,
     MessageTemplates,
+    PlainRenderer,
     SmsNotifier,
     SmsSegments,
     sms_segments,
@@ -662,3 +663,82 @@ def test_every_built_in_sms_fits_in_three_segments(
     sender = MemorySmsSender()
     SmsNotifier(sender).send(notice)  # the notifier's own limit: 3
     assert [s.text for s in sender.sent] == [text]
+
+
+# -- after review: equal events, over-long texts, opt-outs on the fallback ----------------------
+
+
+def test_two_equal_delivery_failures_at_one_instant_are_two_texts() -> None:
+    sender = MemorySmsSender()
+    rig = open_shop(SmsNotifier(sender, fallback=MemoryNotifier(), renderer=MessageTemplates()))
+    shop = rig.shop
+    order = shop.orders.place(command(SMS_CUSTOMER))
+    shop.orders.acknowledge(order.id)
+    ship(shop, order.id)
+    shop.events.run_pending()
+    with shop.store() as uow:
+        tracking = uow.shipments.for_order(order.id)[0].tracking_number
+    assert tracking is not None
+    # two delivery attempts scanned while the shop's clock reads one instant: the events of
+    # each attempt are equal field by field, the messages are not the same message
+    scans = [
+        ("s1", "out_for_delivery", 1, None),
+        ("s2", "delivery_failed", 2, "nobody home"),
+        ("s3", "out_for_delivery", 25, None),
+        ("s4", "delivery_failed", 26, "nobody home"),
+    ]
+    for scan_id, status, hours, note in scans:
+        shop.shipping.apply_tracking_event(
+            TrackingEvent(scan_id, tracking, status, T0 + timedelta(hours=hours), description=note)
+        )
+    shop.events.run_pending()
+    kinds = [sms.key.split(":")[0] for sms in sender.sent]
+    assert kinds.count("out_for_delivery") == 2
+    assert kinds.count("delivery_exception") == 2
+    assert len({sms.key for sms in sender.sent}) == len(sender.sent)
+
+
+def test_an_answer_too_long_for_sms_goes_by_email_instead_of_a_dead_letter() -> None:
+    sender, fallback = MemorySmsSender(), MemoryNotifier()
+    rig = open_shop(SmsNotifier(sender, fallback=fallback, renderer=MessageTemplates()))
+    shop = rig.shop
+    order = shop.orders.place(command(SMS_CUSTOMER))
+    shop.orders.acknowledge(order.id)
+    inquiry = shop.inquiries.open(order.id, "Glaze?", "Is the glaze dishwasher safe?")
+    answer = "Yes — up to 60 °C; lid separately, strainer by hand. " * 5  # UCS-2, 5+ segments
+    shop.inquiries.answer(inquiry.id, "Sam", answer)
+    shop.events.run_pending()
+    assert shop.events.dead_letters() == []
+    [mail] = [n for n in fallback.sent if n.kind == "inquiry_answered"]
+    assert mail.channel is ContactChannel.EMAIL
+    assert mail.recipient == SMS_CUSTOMER.email
+    assert answer.strip() in mail.body
+    assert all(not sms.key.startswith("inquiry_answered") for sms in sender.sent)
+
+
+def test_a_customer_opted_out_of_email_gets_no_fallback_email() -> None:
+    fallback = MemoryNotifier()
+    opt_outs = MemoryOptOuts()
+    notifier = SmsNotifier(
+        MemorySmsSender(), opt_outs=opt_outs, fallback=fallback, renderer=PlainRenderer()
+    )
+    by_mail = Notification(
+        order_id="o1",
+        kind="shipped",
+        channel=ContactChannel.EMAIL,
+        recipient="ada@example.com",
+        subject="s",
+        body="b",
+        key="k1",
+        email="ada@example.com",
+    )
+    by_sms = attrs.evolve(by_mail, channel=ContactChannel.SMS, recipient="+4915112345678", key="k2")
+    opt_outs.opt_out(ContactChannel.EMAIL, " ADA@example.com")
+    notifier.send(by_mail)
+    assert fallback.sent == []
+    opt_outs.opt_out(ContactChannel.SMS, "+49 151 12345678")
+    notifier.send(by_sms)
+    assert fallback.sent == []  # neither texted nor e-mailed
+    opt_outs.opt_in(ContactChannel.EMAIL, "ada@example.com")
+    notifier.send(by_sms)
+    assert [n.recipient for n in fallback.sent] == ["ada@example.com"]

@@ -48,7 +48,7 @@ from orderkit.domain.values import ContactChannel
 from orderkit.notify import MemoryOptOuts, PlainRenderer, RenderedMessage, SmtpNotifier
 from orderkit.notify.templates import MessageTemplates
 from orderkit.ports import Notification
-from orderkit.service.notifications import order_confirmation, shipment_notice
+from orderkit.service.notifications import event_digest, order_confirmation, shipment_notice
 from smtp_server import HOST, LoopbackSmtp, ReceivedMail, tls_contexts
 
 SENDER_ADDRESS = "orders@shop.test"
@@ -289,7 +289,10 @@ def test_the_shipped_email_carries_the_tracking_number_and_link(
         shop.orders.get(order.id), shop.fulfilment.get(shipment.id), event, SHOP_NAME, eta
     )
     assert notice.kind == "shipped"
-    assert mail["Message-ID"] == notifier.message_id(notice)
+    # the key names the committed event by its outbox seq (as the dispatcher gave it)
+    [seq] = [r.seq for r in shop.store.outbox.history(order.id) if r.event == event]
+    keyed = attrs.evolve(notice, key=f"shipped:{shipment.id}:{seq}.{event_digest(event)}")
+    assert mail["Message-ID"] == notifier.message_id(keyed)
     assert mail["Message-ID"] != confirmation["Message-ID"]
 
 

@@ -39,6 +39,7 @@ from orderkit.service.notifications import (
     CancellationNotices,
     ConfirmationSender,
     InquiryNotices,
+    LinesCancelledNotices,
     ReturnNotices,
     ShipmentNotices,
 )
@@ -203,6 +204,11 @@ class Shop:
             OrderCancelled,
             CancellationNotices(store, self.notifier, self.settings.shop_name),
             name="orderkit.notify.OrderCancelled",
+        )
+        self.events.subscribe(
+            OrderLinesCancelled,
+            LinesCancelledNotices(store, self.notifier, self.settings.shop_name),
+            name="orderkit.notify.OrderLinesCancelled",
         )
         notices = ShipmentNotices(store, self.notifier, self.settings.shop_name)
         for notice in ShipmentNotices.events:

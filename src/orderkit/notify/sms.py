@@ -170,8 +170,10 @@ class SmsNotifier:
     built-in templates), checked against ``max_segments`` and handed to ``sender``
     with its de-duplication key. A customer who opted out of SMS (``opt_outs``) is
     never texted: the message goes to ``fallback`` as an e-mail instead when there is
-    one, else nowhere. E-mail notifications go to ``fallback`` (an
-    :class:`~orderkit.notify.SmtpNotifier`, say); without one they raise.
+    one, else nowhere; so does a text longer than ``max_segments`` (without a fallback,
+    :class:`~orderkit.errors.SmsTooLong`). E-mail notifications go to ``fallback`` (an
+    :class:`~orderkit.notify.SmtpNotifier`, say); without one they raise. Nothing goes to
+    the fallback for a customer who opted out of e-mail in ``opt_outs`` either.
     """
 
     def __init__(
@@ -201,27 +203,50 @@ class SmsNotifier:
             log.info("order %s: customer opted out of SMS", notification.order_id)
             if notification.email is None or self.fallback is None:
                 return  # nowhere else to say it: say nothing
-            text = str(notification.facts.get("text", notification.body))
-            name = notification.facts.get("customer_name")
-            notification = attrs.evolve(
-                notification,
-                channel=ContactChannel.EMAIL,
-                recipient=notification.email,
-                body=f"Dear {name},\n\n{text}\n" if name else text,
-            )
+            self._to_fallback(_as_email(notification))
+            return
         if self.fallback is None:
             raise NotificationError(
                 f"no e-mail notifier for {notification.kind} on order {notification.order_id}"
             )
+        self._to_fallback(notification)
+
+    def _to_fallback(self, notification: Notification) -> None:
+        assert self.fallback is not None
+        address = notification.email or notification.recipient
+        if self.opt_outs is not None and self.opt_outs.is_opted_out(ContactChannel.EMAIL, address):
+            log.info("order %s: customer opted out of e-mail", notification.order_id)
+            return
         self.fallback.send(notification)
 
     def _text(self, notification: Notification) -> None:
         text = self.renderer.render(notification, ContactChannel.SMS).text
         segments = sms_segments(text)
         if segments.segments > self.max_segments:
+            if self.fallback is not None and notification.email is not None:
+                log.info(
+                    "order %s: %s too long for SMS (%s segments); sent by e-mail",
+                    notification.order_id,
+                    notification.kind,
+                    segments.segments,
+                )
+                self._to_fallback(_as_email(notification))
+                return
             raise SmsTooLong(
                 f"{notification.kind} for order {notification.order_id} needs "
                 f"{segments.segments} {segments.encoding} segments ({segments.units} units); "
                 f"at most {self.max_segments} are allowed"
             )
         self.sender.send_sms(notification.recipient, text, key=notification.key)
+
+
+def _as_email(notification: Notification) -> Notification:
+    """An SMS notification turned into the e-mail to the same customer (greeting them)."""
+    text = str(notification.facts.get("text", notification.body))
+    name = notification.facts.get("customer_name")
+    return attrs.evolve(
+        notification,
+        channel=ContactChannel.EMAIL,
+        recipient=notification.email or notification.recipient,
+        body=f"Dear {name},\n\n{text}\n" if name else text,
+    )

@@ -11,6 +11,7 @@ from orderkit.domain.events import (
     DomainEvent,
     OrderAcknowledged,
     OrderCancelled,
+    OrderLinesCancelled,
     ShipmentDelivered,
     ShipmentDeliveryFailed,
     ShipmentEvent,
@@ -33,16 +34,20 @@ from orderkit.domain.shipment import Shipment, expected_delivery
 from orderkit.domain.values import ContactChannel
 from orderkit.ports import Notification, Notifier, UnitOfWorkFactory
 from orderkit.serialization import dumps_event
+from orderkit.service.dispatch import current_seq
 
 __all__ = [
     "CancellationNotices",
     "ConfirmationSender",
     "InquiryNotices",
+    "LinesCancelledNotices",
     "ReturnNotices",
     "ShipmentNotices",
     "cancellation_notice",
     "customer_message",
     "event_digest",
+    "event_key",
+    "lines_cancelled_notice",
     "order_confirmation",
     "return_notice",
     "shipment_notice",
@@ -160,7 +165,7 @@ def shipment_notice(
         f"{shop_name}: {parcel} {happened}",
         text,
         eta,
-        key=f"{kind}:{shipment.id}:{event_digest(event)}",
+        key=f"{kind}:{shipment.id}:{event_key(event)}",
         facts=facts,
     )
 
@@ -169,6 +174,15 @@ def event_digest(event: DomainEvent) -> str:
     """A short digest of an event's content: equal for the same event read back from the
     outbox after a crash, so it makes de-duplication keys stable."""
     return hashlib.sha256(dumps_event(event).encode()).hexdigest()[:16]
+
+
+def event_key(event: DomainEvent) -> str:
+    """The part of a de-duplication key that names one committed event: its outbox seq
+    (the same on every retry, distinct for two events equal field by field, such as two
+    failed deliveries scanned at one instant) and its digest."""
+    seq = current_seq()
+    digest = event_digest(event)
+    return f"{seq}.{digest}" if seq is not None else digest
 
 
 def customer_message(
@@ -270,7 +284,7 @@ def return_notice(
         kind,
         f"{shop_name}: {headline}",
         text,
-        key=f"{kind}:{request.id}:{event_digest(event)}",
+        key=f"{kind}:{request.id}:{event_key(event)}",
         facts=facts,
     )
 
@@ -362,3 +376,46 @@ class CancellationNotices:
         with self._uow() as uow:
             order = uow.orders.get(event.order_id)
         self._notifier.send(cancellation_notice(order, self._shop_name))
+
+
+def lines_cancelled_notice(
+    order: Order, event: OrderLinesCancelled, shop_name: str
+) -> Notification:
+    """The message telling the customer that some items of their order will not ship."""
+    items = [line for line in order.lines if line.line_id in event.line_ids]
+    names = ", ".join(f"{line.quantity} x {line.name}" for line in items)
+    text = (
+        f"{shop_name}: we cannot send {names} of your order {order.id} and have cancelled "
+        "them. Anything you paid for them goes back to your payment method; the rest of "
+        "your order is on its way as planned."
+    )
+    facts = {
+        "shop_name": shop_name,
+        "cancelled_lines": [
+            {"name": line.name, "sku": line.sku, "quantity": line.quantity, "total": line.total}
+            for line in items
+        ],
+    }
+    return customer_message(
+        order,
+        "lines_cancelled",
+        f"{shop_name}: items of your order {order.id} were cancelled",
+        text,
+        key=f"lines_cancelled:{order.id}:{event_key(event)}",
+        facts=facts,
+    )
+
+
+class LinesCancelledNotices:
+    """Tells the customer when lines of their order are cancelled before shipping
+    (subscribe it to :class:`OrderLinesCancelled`)."""
+
+    def __init__(self, uow: UnitOfWorkFactory, notifier: Notifier, shop_name: str) -> None:
+        self._uow = uow
+        self._notifier = notifier
+        self._shop_name = shop_name
+
+    def __call__(self, event: OrderLinesCancelled) -> None:
+        with self._uow() as uow:
+            order = uow.orders.get(event.order_id)
+        self._notifier.send(lines_cancelled_notice(order, event, self._shop_name))

@@ -86,3 +86,10 @@ def _drop_made() -> None:
     while _MADE:
         with contextlib.suppress(Exception):  # a server gone away took its schemas along
             drop_schema(*_MADE.pop())
+
+
+def schema_of(url: str) -> str:
+    """The schema a URL made by :func:`schema_url` names."""
+    from urllib.parse import unquote
+
+    return unquote(url).rpartition("search_path=")[2]

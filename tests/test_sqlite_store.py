@@ -113,7 +113,7 @@ def test_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert absolute.synchronous == "FULL"
     assert isinstance(open_store("plain.db"), SqliteStore)
     for bad in (
-        "postgres://localhost/x",
+        "mysql://localhost/x",
         "sqlite://host/x.db",
         "sqlite:///",
         "sqlite:///x.db?synchronous=off",

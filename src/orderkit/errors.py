@@ -201,6 +201,12 @@ class ConcurrencyError(OrderkitError):
     """An aggregate was saved from a stale version: someone else saved it first."""
 
 
+class TransactionAborted(ConcurrencyError):
+    """The database rolled the transaction back to resolve a conflict with another one (a
+    deadlock or a serialization failure: SQLSTATE 40P01, 40001). Every command is run
+    again on it; it reaches the caller only when the retries run out."""
+
+
 class IdempotencyConflict(OrderkitError):
     """An idempotency key was reused for a different request."""
 

@@ -151,7 +151,9 @@ class Shop:
             before_cancel=lambda order_id: self.shipping.stop_labelled(order_id),
             outbox=store.outbox,
         )
-        self.inventory = InventoryService(store, clock=self.clock)
+        self.inventory = InventoryService(
+            store, clock=self.clock, retries=self.settings.concurrency_retries
+        )
         self.fulfilment = FulfilmentService(
             store, clock=self.clock, ids=self.ids, settings=self.settings, dispatcher=self.events
         )

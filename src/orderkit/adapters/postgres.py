@@ -33,6 +33,7 @@ holds other applications' tables.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -60,11 +61,11 @@ from orderkit.domain.stock_changes import (
     StockChange,
 )
 from orderkit.errors import (
-    ConcurrencyError,
     InvalidSettings,
     MissingExtra,
     SchemaTooNew,
     StorageError,
+    TransactionAborted,
 )
 from orderkit.ports import OutboxRecord
 from orderkit.serialization import loads_event
@@ -83,7 +84,7 @@ __all__ = ["CHANNEL", "CLAIM_EVENTS", "PostgresOutbox", "PostgresStore", "migrat
 
 log = logging.getLogger("orderkit.postgres")
 
-sqlbase.INTEGRITY_ERRORS = (*sqlbase.INTEGRITY_ERRORS, psycopg.IntegrityError)
+sqlbase.INTEGRITY_ERRORS = (*sqlbase.INTEGRITY_ERRORS, pg_errors.UniqueViolation)
 
 CHANNEL = "orderkit_outbox"
 """The ``LISTEN/NOTIFY`` channel a commit with events notifies."""
@@ -134,6 +135,12 @@ _LOCK_AGGREGATE = "SELECT pg_advisory_xact_lock(hashtextextended(:aggregate_id, 
 _NOTIFY = f"SELECT pg_notify('{CHANNEL}', current_schema())"
 """The channel is the database's: the payload names the schema, so that shops in other
 schemas of one database do not wake each other's workers."""
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    """Every pooled connection runs at READ COMMITTED: the row locks and conditional updates
+    are designed for it (a server default of SERIALIZABLE would fail contended commands)."""
+    conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
 
 
 def migration_statements(statement: str) -> str:
@@ -198,35 +205,51 @@ class PostgresStore:
 
     ``url`` is a libpq connection URL (``postgresql://user:password@host:5432/db``);
     ``max_size`` bounds this process's pooled connections (a dispatch worker holds one
-    more, for ``LISTEN``). Raises :class:`~orderkit.errors.StorageError` when the server
+    more, for ``LISTEN``, at ``listen_url``: by default ``url``). Behind PgBouncer in
+    transaction mode, pass ``prepare_threshold=None`` (no server-side prepared
+    statements), set the schema with ``ALTER ROLE ... SET search_path`` rather than in the
+    URL, and give a ``listen_url`` that reaches PostgreSQL directly. Transactions run at
+    READ COMMITTED whatever the server's default: the locking is designed for it.
+
+    A process forked after the store was opened (a pre-forking web server) gets a pool of
+    its own on first use. Raises :class:`~orderkit.errors.StorageError` when the server
     cannot be reached within ``timeout`` seconds.
     """
 
     claim_statement = CLAIM_EVENTS
 
     def __init__(
-        self, url: str, *, min_size: int = 1, max_size: int = 8, timeout: float = 30.0
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 8,
+        timeout: float = 30.0,
+        prepare_threshold: int | None = 5,
+        listen_url: str | None = None,
     ) -> None:
         if not 1 <= min_size <= max_size:
             raise InvalidSettings(
                 "need 1 <= min_size <= max_size", field="max_size", value=(min_size, max_size)
             )
         self.url = url
+        self.listen_url = listen_url or url
         self.timeout = timeout
-        self.pool = ConnectionPool(
-            url,
-            min_size=min_size,
-            max_size=max_size,
-            timeout=timeout,
-            kwargs={"autocommit": True, "application_name": "orderkit"},
-            name="orderkit",
-            open=False,
-        )
-        try:
-            self.pool.open(wait=True, timeout=timeout)
-        except PoolTimeout as error:
-            self.pool.close()
-            raise StorageError(f"{_safe(url)}: cannot connect to PostgreSQL ({error})") from None
+        self._pool_options: dict[str, Any] = {
+            "min_size": min_size,
+            "max_size": max_size,
+            "timeout": timeout,
+            "kwargs": {
+                "autocommit": True,
+                "application_name": "orderkit",
+                "prepare_threshold": prepare_threshold,
+            },
+            "configure": _configure,
+            "check": ConnectionPool.check_connection,
+            "name": "orderkit",
+        }
+        self._pid = os.getpid()
+        self._pool = self._open_pool()
         self._reads = _Reads(self)
         self.outbox = PostgresOutbox(self)
         try:
@@ -237,6 +260,27 @@ class PostgresStore:
 
     def __call__(self) -> SqliteUnitOfWork:
         return SqliteUnitOfWork(self)
+
+    def _open_pool(self) -> ConnectionPool[Any]:
+        pool: ConnectionPool[Any] = ConnectionPool(self.url, open=False, **self._pool_options)
+        try:
+            pool.open(wait=True, timeout=self.timeout)
+        except PoolTimeout as error:
+            pool.close()
+            raise StorageError(
+                f"{_safe(self.url)}: cannot connect to PostgreSQL ({error})"
+            ) from None
+        return pool
+
+    @property
+    def pool(self) -> ConnectionPool[Any]:
+        """This process's connection pool (a forked child makes its own: the parent's
+        connections are the parent's)."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._pool = self._open_pool()  # the inherited one is left alone, not closed
+            self.outbox.forget_listener()
+        return self._pool
 
     def __repr__(self) -> str:
         return f"PostgresStore({_safe(self.url)!r})"
@@ -258,9 +302,9 @@ class PostgresStore:
         try:
             yield
         except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected) as error:
-            raise ConcurrencyError(
+            raise TransactionAborted(
                 f"PostgreSQL rolled the transaction back ({error.sqlstate}: "
-                f"{type(error).__name__}); the command runs again"
+                f"{type(error).__name__}); commands run again on this"
             ) from error
         except PoolTimeout as error:
             raise StorageError(f"{_safe(self.url)}: no free connection ({error})") from error
@@ -306,8 +350,17 @@ class PostgresStore:
     def _migrate(self) -> None:
         with self.write() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(:key)", {"key": _MIGRATION_LOCK})
+            schema = conn.execute("SELECT current_schema()").fetchone()[0]
+            if schema is None:
+                raise StorageError(
+                    f"{_safe(self.url)}: the search_path names no existing schema; "
+                    "create it first (CREATE SCHEMA ...)"
+                )
+            # in this schema only: another schema's orderkit tables later on the
+            # search_path must not be taken for ours
             exists = conn.execute(
-                "SELECT to_regclass(:name)", {"name": sql.SCHEMA_TABLE}
+                "SELECT to_regclass(format('%%I.%%I', CAST(:schema AS TEXT), CAST(:name AS TEXT)))",
+                {"schema": schema, "name": sql.SCHEMA_TABLE},
             ).fetchone()[0]
             version = 0
             if exists is not None:
@@ -330,7 +383,8 @@ class PostgresStore:
     def close(self) -> None:
         """Close the pool and the outbox's listening connection."""
         self.outbox.close()
-        self.pool.close()
+        if self._pid == os.getpid():
+            self._pool.close()
 
 
 class PostgresOutbox(SqliteOutbox):
@@ -340,7 +394,7 @@ class PostgresOutbox(SqliteOutbox):
     def __init__(self, store: PostgresStore) -> None:
         super().__init__(store)
         self._pg = store
-        self._url = store.url
+        self._url = store.listen_url
         self._listener: psycopg.Connection[Any] | None = None
         self._schema: str | None = None
         self._lock = threading.Lock()
@@ -392,14 +446,23 @@ class PostgresOutbox(SqliteOutbox):
                 )
             return taken
 
-    def wait_for_events(self, timeout: float) -> None:
-        """Return when a commit with events is notified, or after ``timeout`` seconds
-        (retries that come due are found by the next claim then)."""
+    def wait_for_events(self, timeout: float) -> bool:
+        """Return True when a commit with events in this store is notified, False after
+        ``timeout`` seconds without one (retries that come due are found by the next claim
+        then)."""
         deadline = time.monotonic() + timeout
+        notified = False
         with self._lock:
             try:
                 if self._listener is None or self._listener.closed:
-                    self._listener = psycopg.connect(self._url, autocommit=True)
+                    self._listener = psycopg.connect(
+                        self._url,
+                        autocommit=True,
+                        connect_timeout=10,
+                        keepalives=1,
+                        keepalives_idle=30,
+                        application_name="orderkit-listen",
+                    )
                     self._listener.execute(f"LISTEN {CHANNEL}")
                     row = self._listener.execute("SELECT current_schema()").fetchone()
                     self._schema = row[0] if row else None
@@ -409,13 +472,22 @@ class PostgresOutbox(SqliteOutbox):
                         for notice in self._listener.notifies(timeout=left, stop_after=1)
                     ]
                     if self._schema in woken or not woken:
+                        notified = bool(woken)
                         break  # a commit in our schema, or the timeout
+                # notices of commits already waiting: one claim serves them all
+                for _ in self._listener.notifies(timeout=0):
+                    pass
             except psycopg.OperationalError as error:
                 log.warning("LISTEN %s failed (%s); polling instead", CHANNEL, error)
                 if self._listener is not None:
                     self._listener.close()
                 self._listener = None
                 threading.Event().wait(timeout)
+        return notified
+
+    def forget_listener(self) -> None:
+        """Drop (without closing) a listening connection inherited from a parent process."""
+        self._listener = None
 
     def close(self) -> None:
         """Close the listening connection, if one was opened."""

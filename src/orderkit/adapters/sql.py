@@ -337,6 +337,11 @@ DELETE_RESERVATION = """
 DELETE FROM reservations
 WHERE order_id = :order_id AND line_id = :line_id AND sku = :sku AND location = :location
 """
+DROP_RESERVATION = """
+DELETE FROM reservations
+WHERE order_id = :order_id AND line_id = :line_id AND sku = :sku AND location = :location
+RETURNING quantity
+"""
 RESERVE_IF_AVAILABLE = """
 UPDATE stock SET reserved = reserved + :quantity
 WHERE sku = :sku AND location = :location

@@ -185,9 +185,15 @@ def _purge(conn: SqlConnection, sku: str, location: str, now: datetime) -> None:
 def _drop(
     conn: SqlConnection, sku: str, location: str, order_id: str, line_id: str, quantity: int
 ) -> None:
+    """Delete one reservation and lower the stock's counter by what the row held, if the row
+    was still there: a concurrent transaction that dropped it first (PostgreSQL) already
+    gave its units back, and ``quantity`` (read earlier) may be stale."""
     key = {"sku": sku, "location": location}
-    conn.execute(sql.TAKE_RESERVED, {**key, "quantity": quantity})
-    conn.execute(sql.DELETE_RESERVATION, {**key, "order_id": order_id, "line_id": line_id})
+    row = conn.execute(
+        sql.DROP_RESERVATION, {**key, "order_id": order_id, "line_id": line_id}
+    ).fetchone()
+    if row is not None:
+        conn.execute(sql.TAKE_RESERVED, {**key, "quantity": row[0]})
 
 
 def _add_location(conn: SqlConnection, change: AddLocation) -> None:

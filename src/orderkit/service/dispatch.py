@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -38,7 +39,7 @@ from typing import Any, TypeVar
 from attrs import frozen
 
 from orderkit.domain.events import DomainEvent
-from orderkit.errors import InvalidSettings
+from orderkit.errors import ConcurrencyError, InvalidSettings, StorageError
 from orderkit.ports import Clock, DeadLetter, Outbox, OutboxRecord
 
 __all__ = ["DispatchReport", "Dispatcher", "current_seq", "handler_name"]
@@ -75,8 +76,21 @@ def _delivering(seq: int) -> Iterator[None]:
         _SEQ.reset(token)
 
 
+def _idle(wait: Callable[[float], object], seconds: float, should_stop: Callable[[], bool]) -> None:
+    """Wait up to ``seconds`` in slices of at most one second, so that a stop request is
+    seen soon; return early when ``wait`` says events arrived (returns True)."""
+    deadline = time.monotonic() + seconds
+    while not should_stop():
+        left = deadline - time.monotonic()
+        if left <= 0 or wait(min(left, 1.0)) is True:
+            return
+
+
+_PROCESS_TOKEN = secrets.token_hex(4)  # containers can share a host name and pid 1
+
+
 def _this_worker() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_TOKEN}:{threading.get_ident()}"
 
 
 @frozen
@@ -302,8 +316,15 @@ class Dispatcher:
         # an outbox that can be woken (PostgreSQL's LISTEN) waits for a commit instead
         wait = getattr(self._outbox, "wait_for_events", None) or time.sleep
         while not should_stop():
-            report = self.run_pending(worker=name, batch=batch)
+            try:
+                report = self.run_pending(worker=name, batch=batch)
+            except (StorageError, ConcurrencyError) as error:
+                # the database restarted, a claim lost a deadlock...: the events are safe in
+                # the outbox (leases run out); wait and claim again rather than die
+                log.warning("worker %s: %s; trying again", name, type(error).__name__)
+                _idle(wait, poll_interval, should_stop)
+                continue
             if on_report is not None:
                 on_report(report)
             if not (report.delivered or report.dead):
-                wait(poll_interval)
+                _idle(wait, poll_interval, should_stop)

@@ -35,7 +35,8 @@ from orderkit.domain.stock_changes import (
 )
 from orderkit.domain.values import MAX_ID_LENGTH, MAX_NOTE_LENGTH, check_text
 from orderkit.errors import InvalidField, InvalidSettings, UnknownSku
-from orderkit.ports import Clock, StockRepository, UnitOfWorkFactory
+from orderkit.ports import Clock, StockRepository, UnitOfWork, UnitOfWorkFactory
+from orderkit.service.transaction import run_command
 
 __all__ = ["InventoryService", "check_cover", "reserve_for_order"]
 
@@ -82,18 +83,22 @@ def check_cover(demands: list[StockDemand], picks: list[StockPick]) -> None:
 class InventoryService:
     """Stock commands and queries. Quantities are whole units; ``reason`` is free text."""
 
-    def __init__(self, uow: UnitOfWorkFactory, *, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, *, clock: Clock, retries: int = 3) -> None:
         self._uow = uow
         self._clock = clock
+        self._retries = retries
 
     def _now(self) -> datetime:
         return self._clock.now().astimezone(timezone.utc)
 
     def _apply(self, *changes: StockChange) -> None:
-        with self._uow() as uow:
+        def work(uow: UnitOfWork, _now: datetime) -> None:
             for change in changes:
                 uow.stock.stage(change)
-            uow.commit()
+
+        # re-run only when the database aborted the transaction (a deadlock): the changes
+        # are absolute facts, staged again as they were
+        run_command(self._uow, self._clock, work, retries=self._retries, retry_on=None)
 
     def add_location(self, location: Location) -> None:
         """Add a location (or replace the one with the same id)."""

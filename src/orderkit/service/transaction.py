@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, TypeVar
 
 from orderkit.domain.events import DomainEvent
-from orderkit.errors import ConcurrencyError
+from orderkit.errors import ConcurrencyError, TransactionAborted
 from orderkit.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from orderkit.service.dispatch import Dispatcher
 
@@ -34,14 +34,18 @@ def run_command(
     """Run ``work(uow, now)`` in a fresh unit of work and commit; return its result and
     the committed events. When ``work`` or the commit raises ``retry_on`` (a stale
     version, a key claimed or stock taken meanwhile), ``work`` is re-run from a fresh
-    load, up to ``retries`` times."""
+    load, up to ``retries`` times. A transaction the database aborted to break a deadlock
+    or a serialization conflict (:class:`TransactionAborted`) is always re-run so."""
     for attempt in range(retries + 1):
         with uow() as unit:
             try:
                 result = work(unit, clock.now().astimezone(timezone.utc))
                 events = unit.commit()
             except Exception as error:
-                if retry_on is None or not isinstance(error, retry_on) or attempt == retries:
+                again = isinstance(error, TransactionAborted) or (
+                    retry_on is not None and isinstance(error, retry_on)
+                )
+                if not again or attempt == retries:
                     raise
                 continue
         return result, events

@@ -444,6 +444,8 @@ def test_card_number_sent_as_json_number_is_not_echoed(
     assert err.field == "payment_token"
     assert "4242424242424242" not in str(err)
     assert "4242424242424242" not in repr(err)
+    # nor in ``value``, which a web layer echoes next to the field
+    assert "4242424242424242" not in str(err.value)
     assert_nothing_happened(shop, dispatched)
 
 

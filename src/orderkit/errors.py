@@ -20,6 +20,9 @@ _MAX_SHOWN = 60
 _CARD_LIKE = re.compile(r"[\d\s-]{12,}")
 
 
+_REDACTED_DIGITS = "<redacted digits>"
+
+
 def _show(value: object) -> str:
     """A short ``repr`` of a rejected value, cut so that a huge payload cannot flood a log.
 
@@ -63,7 +66,8 @@ class InvalidInput(OrderkitError, ValueError):
     def __init__(self, message: str, *, field: str | None = None, value: Any = None) -> None:
         self.reason = message
         self.field = field
-        self.value = value
+        # a web layer echoes ``value``: anything that could be a card number never leaves here
+        self.value = _REDACTED_DIGITS if _CARD_LIKE.search(str(value)) else value
         super().__init__(self._text())
 
     def _text(self) -> str:

@@ -29,6 +29,25 @@ Run it against your own storage by overriding :meth:`OrderLifecycleMachine.make_
             return Shop.open("memory://", clock=ManualClock(), ids=SequentialIds())
 
     TestMyShopLifecycle = MyShopLifecycle.TestCase
+
+``make_shop`` may open any store (``Shop.open(f"sqlite:///{folder}/shop.db", ...)``,
+your own) with your gateway, carriers and notifier; override ``teardown`` to close the
+shop and remove what it left. Rules you add with ``@rule`` run beside the inherited
+ones (take orders from the ``OrderLifecycleMachine.orders`` bundle, read the model in
+``self.model_state``), and a method you define under an inherited rule's name replaces
+that rule. Set ``MyShopLifecycle.TestCase.settings`` to size the run.
+
+A lifecycle you extended (``ShopSettings(order_lifecycle=...)``) is checked the same
+way, with three additions, because the machine's model is the default graph
+(:data:`EXPECTED_GRAPH`): in ``__init__``, after ``super().__init__()``, set
+``self.states = frozenset(my_definition.states)``; add a rule per new trigger that
+calls ``self._expect(order_id, allowed, lambda: self.shop.orders.transition(order_id,
+"flag"), InvalidTransition)`` and updates ``self.model_state``; and replace the
+``hold`` rule when a new state can be held (the inherited one allows holds only in
+``placed`` and ``acknowledged``; :meth:`Lifecycle.leads_to` says where a hold is
+allowed). An extension that gives a default trigger a new source (``cancel`` from
+``fraud_review``) also needs ``fire`` replaced, since ``fire`` expects every default
+trigger to be refused outside the default graph.
 """
 
 from __future__ import annotations

@@ -102,3 +102,10 @@ def postgres(session: nox.Session) -> None:
         "tests/test_postgres_scale.py",
         *session.posargs,
     )
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (Sphinx, MyST, furo), warnings as errors."""
+    session.install("-e", ".[docs,test]")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")

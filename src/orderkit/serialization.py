@@ -50,6 +50,7 @@ from orderkit.domain import return_events as return_events_module
 from orderkit.domain.carrier import TrackingStatus
 from orderkit.domain.events import DomainEvent
 from orderkit.domain.inquiries import Inquiry
+from orderkit.domain.inventory import Reservation, StockItem
 from orderkit.domain.order import Order
 from orderkit.domain.payment import GatewayEventKind, Payment
 from orderkit.domain.returns import ReturnRequest
@@ -97,6 +98,18 @@ def _register_common(converter: cattrs.Converter) -> None:
         lambda t: lambda values: sorted(converter.unstructure(v) for v in values),
     )
     converter.register_unstructure_hook(bytes, lambda data: base64.b64encode(data).decode())
+    # a stock item's reservations are keyed by (order, line), which JSON cannot hold as a
+    # key: they travel as a list (each reservation names its order and line)
+    converter.register_unstructure_hook(
+        StockItem,
+        lambda item: {
+            "sku": item.sku,
+            "location": item.location,
+            "on_hand": item.on_hand,
+            "backorder_limit": item.backorder_limit,
+            "reservations": [converter.unstructure(r) for r in item.reservations.values()],
+        },
+    )
     for aggregate in (
         Order,
         Payment,
@@ -122,6 +135,18 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(
         Money, lambda value, _: Money(value["amount"], value["currency"])
     )
+
+    def stock_item(value: dict[str, Any], _: object) -> StockItem:
+        held = (converter.structure(r, Reservation) for r in value["reservations"])
+        return StockItem(
+            value["sku"],
+            value["location"],
+            value["on_hand"],
+            value["backorder_limit"],
+            {(r.order_id, r.line_id): r for r in held},
+        )
+
+    converter.register_structure_hook(StockItem, stock_item)
     return converter
 
 

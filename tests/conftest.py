@@ -87,3 +87,12 @@ def pg_url() -> Any:
     schema, url = pg.new_schema(base)
     yield url
     pg.drop_schema(base, schema)
+
+
+@pytest.fixture(autouse=True)
+def _reap_children() -> Any:
+    """Kill any child process a test (failed or not) left running (tests/children.py)."""
+    import children
+
+    yield
+    children.reap()

@@ -23,12 +23,12 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import children
 import orderkit as ok
 import rawdb
 from orderkit.adapters import sql
@@ -145,19 +145,6 @@ NAIVE = f"{Path(__file__).stem}:{NaiveSqliteStore.__name__}"
 
 # -- child processes ---------------------------------------------------------------------------
 
-_RUNNING: list[subprocess.Popen[str]] = []
-
-
-@pytest.fixture(autouse=True)
-def _reap_children() -> Iterator[None]:
-    """Kill any child a failed test left running."""
-    yield
-    while _RUNNING:
-        process = _RUNNING.pop()
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
-
 
 def _run_together(go: Path, commands: list[list[str]]) -> tuple[list[str], float]:
     """Start one worker per command, release them together once all are ready, and return
@@ -168,14 +155,7 @@ def _run_together(go: Path, commands: list[list[str]]) -> tuple[list[str], float
     started = time.monotonic()
     processes = []
     for command in commands:
-        process = subprocess.Popen(
-            [sys.executable, WORKER, *command],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        _RUNNING.append(process)
-        processes.append(process)
+        processes.append(children.spawn(WORKER, *command))
     ready = [Path(f"{go}.{command[2]}.ready") for command in commands]
     while not all(path.exists() for path in ready):
         for process in processes:

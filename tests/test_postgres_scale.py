@@ -16,12 +16,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
+import children
 import orderkit as ok
 from pg_scale_worker import SETTINGS, SKUS, TABLES
 
@@ -33,25 +33,9 @@ TIMEOUT = float(os.environ.get("ORDERKIT_PG_SCALE_TIMEOUT", "600"))
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
-_RUNNING: list[subprocess.Popen[str]] = []
-
-
-@pytest.fixture(autouse=True)
-def _reap() -> Iterator[None]:
-    yield
-    while _RUNNING:
-        process = _RUNNING.pop()
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
-
 
 def _spawn(*args: str) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [sys.executable, WORKER, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    _RUNNING.append(process)
-    return process
+    return children.spawn(WORKER, *args)
 
 
 def _count(conn: psycopg.Connection, query: str) -> int:

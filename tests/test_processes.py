@@ -13,12 +13,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+import children
 import orderkit as ok
 import rawdb
 from orderkit.adapters.memory import ManualClock
@@ -31,26 +31,8 @@ CRASH_RUNS = int(os.environ.get("ORDERKIT_CRASH_RUNS", "15"))
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 
-_RUNNING: list[subprocess.Popen[str]] = []
-
-
-@pytest.fixture(autouse=True)
-def _reap_children() -> Iterator[None]:
-    """Kill any child a failed test left running."""
-    yield
-    while _RUNNING:
-        process = _RUNNING.pop()
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
-
-
 def _spawn(*args: str) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [sys.executable, WORKER, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    _RUNNING.append(process)
-    return process
+    return children.spawn(WORKER, *args)
 
 
 def _finish(process: subprocess.Popen[str], timeout: float = 120) -> str:

@@ -8,15 +8,14 @@ than processes that happen to take turns.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import children
 import orderkit as ok
 import rawdb
 from orderkit.adapters.memory import ManualClock, MemoryStore
@@ -30,19 +29,6 @@ EUR = "EUR"
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes")
 
-_RUNNING: list[subprocess.Popen[str]] = []
-
-
-@pytest.fixture(autouse=True)
-def _reap_children() -> Iterator[None]:
-    """Kill any child a failed test left running."""
-    yield
-    while _RUNNING:
-        process = _RUNNING.pop()
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
-
 
 def _race(action: str, path: Path, now: datetime, target: str, n: int, *extra: str) -> list[Any]:
     """Start ``n`` racers of ``action`` on ``target``; return what each printed."""
@@ -50,14 +36,7 @@ def _race(action: str, path: Path, now: datetime, target: str, n: int, *extra: s
     processes = []
     for number in range(n):
         args = [action, str(path), now.isoformat(), target, barrier, str(n), f"p{number}", *extra]
-        process = subprocess.Popen(
-            [sys.executable, WORKER, *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        _RUNNING.append(process)
-        processes.append(process)
+        processes.append(children.spawn(WORKER, *args))
     results = []
     for process in processes:
         out, err = process.communicate(timeout=120)

@@ -23,6 +23,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -125,7 +126,8 @@ class SqliteStore:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or self._local.pid != os.getpid():
             conn = self._connect()
-            conn.execute("PRAGMA journal_mode = WAL")
+            # WAL is the file's own setting, made once when the store opens; asking for it
+            # again from many threads at once can fail at once with "database is locked"
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             self._local.conn, self._local.pid = conn, os.getpid()
             with self._connections_lock:
@@ -169,6 +171,7 @@ class SqliteStore:
             raise StorageError(f"{self.path}: cannot open the database ({error})") from None
         try:
             version = self._schema_version(probe)
+            self._use_wal(probe)
             if version == SCHEMA_VERSION:
                 return
             probe.execute("BEGIN IMMEDIATE")
@@ -187,6 +190,19 @@ class SqliteStore:
                 raise
         finally:
             probe.close()
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Put the file in WAL mode (it stays so); a busy moment is waited out."""
+        for _ in range(50):
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error):
+                    raise StorageError(f"{self.path}: {error}") from None
+                time.sleep(0.1)
+        raise StorageError(f"{self.path}: could not switch to WAL mode: the file stays locked")
 
     def _schema_version(self, conn: sqlite3.Connection) -> int:
         try:

@@ -15,7 +15,7 @@ idempotency key reused for another checkout (nothing is stored), 402 for a decli
 409 for stock that ran out or a step the order's state refuses, 404 for an unknown order,
 401 for an unsigned webhook, 503 when the gateway or carrier cannot be reached.
 
-Serve it from the repository's root (``pip install uvicorn``)::
+Serve it from the repository's root (``pip install fastapi uvicorn``)::
 
     uvicorn examples.fastapi_app:app                                  # memory://, demo stock
     ORDERKIT_STORE=sqlite:///shop.db uvicorn examples.fastapi_app:app  # a durable shop

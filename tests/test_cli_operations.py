@@ -506,7 +506,7 @@ def test_a_shop_from_a_factory(url: str, factory: str) -> None:
     [
         ("no_colon", 2, "give MODULE:CALLABLE"),
         ("cli_missing_module:open_shop", 2, "cannot import cli_missing_module"),
-        ("{factory}:nothing_here", 2, "nothing_here is not a function"),
+        ("{factory}:nothing_here", 2, "has no attribute 'nothing_here'"),
         ("{factory}:not_a_shop", 2, "returned a str, not an orderkit Shop"),
         ("{factory}:broken", 2, "failed: RuntimeError: the gateway key is missing"),
     ],

@@ -338,7 +338,7 @@ def test_an_sms_customer_gets_the_rendered_text_with_the_notifications_key() -> 
     (sms,) = sender.sent
     assert (sms.to, sms.key) == (PHONE, notice.key)
     assert sms.key == "order_confirmation:order-77"
-    assert sms.text == "Shop: order order-77 confirmed, 1.234,50 €. Expected delivery 09.01.26."
+    assert sms.text == "Shop: order order-77 confirmed, 1.234,50 €. Expected delivery 09.01.2026."
     assert sms.segments == sms_segments(sms.text)
 
 

@@ -851,3 +851,18 @@ def test_a_non_ascii_password_works_or_is_refused_when_built(
             return
         notifier.send(note())
         assert only(server).login == "orders"
+
+
+def test_a_refused_recipient_is_not_quoted_in_the_error_a_dead_letter_keeps() -> None:
+    import smtplib
+
+    class Refusing(SmtpNotifier):
+        def _deliver(self, message: Any, address: str) -> None:
+            raise smtplib.SMTPRecipientsRefused({address: (550, f"no mailbox {address}".encode())})
+
+    notifier = Refusing(HOST, 25, sender=SENDER, security="none", renderer=PlainRenderer())
+    with pytest.raises(NotificationError) as caught:
+        notifier.send(note(recipient=ADA))
+    assert ADA not in str(caught.value)
+    assert ADA not in repr(caught.value)
+    assert "SMTPRecipientsRefused: 550" in str(caught.value)

@@ -757,3 +757,24 @@ def test_shop_open_takes_webhooks(receiver: Receiver, place_command: PlaceOrder)
     shop.events.run_pending()
     assert event_types(receiver.requests) == ["OrderPlaced"]
     assert Webhook(SECRET).verify(receiver.requests[0].body, receiver.requests[0].headers)
+
+
+def test_events_an_endpoint_does_not_want_cost_it_nothing(
+    receiver: Receiver, place_command: PlaceOrder
+) -> None:
+    shop = make_shop()
+    endpoint = WebhookEndpoint(receiver.url, SECRET, events={"OrderCancelled"})
+    add_webhook(shop, endpoint)
+    order = shop.orders.place(place_command)
+    shop.orders.acknowledge(order.id)
+    shop.events.run_pending()
+    seqs = [record.seq for record in shop.store.outbox.history(order.id)]
+    assert len(seqs) == 2
+    # not even a processed mark (a write transaction on SQLite) for events it filters out
+    assert not any(shop.store.outbox.is_processed(endpoint.handler_name, seq) for seq in seqs)
+    assert receiver.requests == []
+    shop.orders.cancel(order.id, "changed their mind")
+    shop.events.run_pending()
+    [cancelled] = [r.seq for r in shop.store.outbox.history(order.id) if r.seq not in seqs]
+    assert shop.store.outbox.is_processed(endpoint.handler_name, cancelled)
+    assert event_types(receiver.requests) == ["OrderCancelled"]

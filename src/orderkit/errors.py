@@ -382,10 +382,6 @@ class SmsTooLong(NotificationError):
     """An SMS needs more segments than the sender allows."""
 
 
-class RecipientOptedOut(NotificationError):
-    """The recipient opted out of this channel; nothing was sent."""
-
-
 class WebhookError(OrderkitError):
     """Base class of outgoing-webhook errors."""
 

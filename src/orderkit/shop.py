@@ -308,7 +308,10 @@ class Shop:
         post per ``webhook-id``. Posts take up to ``endpoint.timeout`` each: run shops with
         webhooks on ``ShopSettings(dispatch="worker")`` so that commands never wait for them."""
         self.events.subscribe(
-            DomainEvent, WebhookSender(endpoint, clock=self.clock), name=endpoint.handler_name
+            DomainEvent,
+            WebhookSender(endpoint, clock=self.clock),
+            name=endpoint.handler_name,
+            wants=endpoint.wants,
         )
 
     def _void_label(self, event: ShipmentCancelled) -> None:

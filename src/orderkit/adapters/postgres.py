@@ -216,8 +216,6 @@ class PostgresStore:
     cannot be reached within ``timeout`` seconds.
     """
 
-    claim_statement = CLAIM_EVENTS
-
     def __init__(
         self,
         url: str,

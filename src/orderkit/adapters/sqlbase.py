@@ -48,9 +48,6 @@ class SqlConnection(Protocol):
 class SqlStore(Protocol):
     """A relational store as the shared repositories see it."""
 
-    claim_statement: str
-    """The statement that selects due outbox events (``:now``, ``:limit``)."""
-
     def connection(self) -> SqlConnection:
         """A connection for reads of committed data, outside any transaction."""
         ...

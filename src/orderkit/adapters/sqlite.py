@@ -94,8 +94,6 @@ def _from_ts(seconds: float) -> datetime:
 class SqliteStore:
     """An orderkit database in one SQLite file; call it for a unit of work."""
 
-    claim_statement = sql.CLAIM_EVENTS
-
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -389,7 +387,7 @@ class SqliteOutbox:
         An event that cannot be read back is logged and set aside for an hour, not returned."""
         records: list[OutboxRecord] = []
         probe = {"now": _ts(now), "limit": 1}
-        claim = self._store.claim_statement
+        claim = sql.CLAIM_EVENTS
         if self._store.connection().execute(claim, probe).fetchone() is None:
             return records  # nothing due: no write transaction (the next claim looks again)
         with self._store.write() as conn:

@@ -178,16 +178,14 @@ def _purge(conn: SqlConnection, sku: str, location: str, now: datetime) -> None:
     expired = conn.execute(
         sql.EXPIRED_OF_STOCK, {"sku": sku, "location": location, "now": _ts(now)}
     ).fetchall()
-    for order_id, line_id, quantity in expired:
-        _drop(conn, sku, location, order_id, line_id, quantity)
+    for order_id, line_id, _quantity in expired:
+        _drop(conn, sku, location, order_id, line_id)
 
 
-def _drop(
-    conn: SqlConnection, sku: str, location: str, order_id: str, line_id: str, quantity: int
-) -> None:
+def _drop(conn: SqlConnection, sku: str, location: str, order_id: str, line_id: str) -> None:
     """Delete one reservation and lower the stock's counter by what the row held, if the row
     was still there: a concurrent transaction that dropped it first (PostgreSQL) already
-    gave its units back, and ``quantity`` (read earlier) may be stale."""
+    gave its units back, and a quantity read earlier may be stale."""
     key = {"sku": sku, "location": location}
     row = conn.execute(
         sql.DROP_RESERVATION, {**key, "order_id": order_id, "line_id": line_id}
@@ -293,11 +291,11 @@ def _rows(conn: SqlConnection, order_id: str, line_id: str | None) -> list[tuple
 
 
 def _release(conn: SqlConnection, change: Release) -> None:
-    for sku, location, line_id, quantity, _, shipment in _rows(
+    for sku, location, line_id, _quantity, _, shipment in _rows(
         conn, change.order_id, change.line_id
     ):
         if shipment is None or change.include_allocated:
-            _drop(conn, sku, location, change.order_id, line_id, quantity)
+            _drop(conn, sku, location, change.order_id, line_id)
 
 
 def _keep(conn: SqlConnection, change: KeepReservations) -> None:
@@ -305,10 +303,10 @@ def _keep(conn: SqlConnection, change: KeepReservations) -> None:
 
 
 def _expire(conn: SqlConnection, change: ExpireReservations) -> None:
-    for sku, location, order_id, line_id, quantity in conn.execute(
+    for sku, location, order_id, line_id, _quantity in conn.execute(
         sql.EXPIRED_ALL, {"now": _ts(change.now)}
     ).fetchall():
-        _drop(conn, sku, location, order_id, line_id, quantity)
+        _drop(conn, sku, location, order_id, line_id)
 
 
 def _active_rows(

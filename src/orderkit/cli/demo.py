@@ -317,7 +317,9 @@ def _summary(
     table.add_row("order value shipped", f"{shipped_value.amount:,} {shipped_value.currency}")
     for state in SHIPMENT_LIFECYCLE.states:
         if parcels[state]:
-            table.add_row(f"shipments {state}", f"{parcels[state]:,}")
+            # in the demo a parcel stays labelled only when its pens are backordered
+            waiting = " (backordered: waiting for stock)" if state == "labelled" else ""
+            table.add_row(f"shipments {state}{waiting}", f"{parcels[state]:,}")
     for state in RETURN_LIFECYCLE.states:
         if aftercare.returns[state]:
             table.add_row(f"returns {state}", f"{aftercare.returns[state]:,}")

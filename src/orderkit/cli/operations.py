@@ -215,7 +215,11 @@ def _shop_from(spec: str, db: str | None) -> ok.Shop:
             f"--shop {spec!r}: cannot import {module_name}: {error}", EXIT_USAGE
         ) from None
     for part in attribute.split("."):
-        target = getattr(target, part, None)
+        if not hasattr(target, part):
+            raise CommandFailed(
+                f"--shop {spec!r}: {module_name} has no attribute {attribute!r}", EXIT_USAGE
+            )
+        target = getattr(target, part)
     if not callable(target):
         raise CommandFailed(f"--shop {spec!r}: {attribute} is not a function", EXIT_USAGE)
     try:

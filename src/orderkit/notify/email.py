@@ -8,13 +8,13 @@ import logging
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, getaddresses, parseaddr
+from email.utils import format_datetime, getaddresses, parseaddr
 from typing import Literal
 
 from orderkit.adapters.system import SystemClock
 from orderkit.domain.values import ContactChannel
 from orderkit.errors import HeaderInjection, InvalidField, InvalidSettings, NotificationError
-from orderkit.notify.render import MessageRenderer, default_renderer
+from orderkit.notify.render import MessageRenderer, as_email, default_renderer
 from orderkit.ports import Clock, Notification, OptOutList
 
 __all__ = ["SmtpNotifier", "check_header"]
@@ -127,13 +127,8 @@ class SmtpNotifier:
         """The e-mail :meth:`send` would send for ``notification`` (for previews and tests).
 
         Raises :class:`~orderkit.errors.HeaderInjection` for a line break in a header."""
+        notification = as_email(notification)
         to = notification.recipient
-        if notification.channel is not ContactChannel.EMAIL:
-            if notification.email is None:
-                raise NotificationError(
-                    f"{notification.kind} for order {notification.order_id} has no e-mail address"
-                )
-            to = notification.email
         rendered = self.renderer.render(notification, ContactChannel.EMAIL)
         message = EmailMessage(policy=_POLICY)
         message["From"] = self.sender
@@ -170,7 +165,7 @@ class SmtpNotifier:
         except (smtplib.SMTPException, OSError) as error:
             raise NotificationError(
                 f"SMTP server {self.host}:{self.port} did not take {notification.kind} for "
-                f"order {notification.order_id}: {type(error).__name__}: {error}"
+                f"order {notification.order_id}: {_describe(error)}"
             ) from error
 
     def _deliver(self, message: EmailMessage, address: str) -> None:
@@ -188,6 +183,15 @@ class SmtpNotifier:
             server.send_message(message, to_addrs=[address])  # never the header's parse
 
 
-def display_address(name: str, address: str) -> str:
-    """``"Name <address>"`` for a From header, with the name quoted as needed."""
-    return formataddr((check_header(name, field="name"), check_header(address, field="address")))
+def _describe(error: Exception) -> str:
+    """What went wrong, without what the server echoed: a refusal quotes the customer's
+    address, and this text is kept in dead letters and logs."""
+    code = getattr(error, "smtp_code", None)
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = sorted({answer[0] for answer in error.recipients.values()})
+        return f"SMTPRecipientsRefused: {', '.join(map(str, codes))}"
+    if code is not None:
+        return f"{type(error).__name__}: {code}"
+    if isinstance(error, OSError):
+        return f"{type(error).__name__}: {error.strerror or error}"
+    return type(error).__name__

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import attrs
 from attrs import frozen
 
 from orderkit.domain.values import ContactChannel
+from orderkit.errors import NotificationError
 from orderkit.ports import Notification
 
-__all__ = ["MessageRenderer", "PlainRenderer", "RenderedMessage", "default_renderer"]
+__all__ = ["MessageRenderer", "PlainRenderer", "RenderedMessage", "as_email", "default_renderer"]
 
 
 @frozen
@@ -43,13 +45,34 @@ class PlainRenderer:
         """The notification's subject and body; for a channel other than its own, the
         plain ``text`` fact (the message without greeting) when there is one."""
         channel = channel or notification.channel
-        body = notification.body
-        if channel is not notification.channel:
-            text = str(notification.facts.get("text", body))
-            name = notification.facts.get("customer_name")
-            body = f"Dear {name},\n\n{text}\n" if channel is ContactChannel.EMAIL and name else text
+        if channel is ContactChannel.EMAIL:
+            body = as_email(notification).body
+        elif notification.channel is ContactChannel.SMS:
+            body = notification.body
+        else:
+            body = str(notification.facts.get("text", notification.body))
         subject = " ".join(notification.subject.split())  # one line, whatever the facts held
         return RenderedMessage(subject=subject, text=body, html=None)
+
+
+def as_email(notification: Notification) -> Notification:
+    """``notification`` as the e-mail to the same customer: unchanged when it is one, else
+    sent to their e-mail address, the text greeting them by name. Raises
+    :class:`~orderkit.errors.NotificationError` when there is no address to send to."""
+    if notification.channel is ContactChannel.EMAIL:
+        return notification
+    if notification.email is None:
+        raise NotificationError(
+            f"{notification.kind} for order {notification.order_id} has no e-mail address"
+        )
+    text = str(notification.facts.get("text", notification.body))
+    name = notification.facts.get("customer_name")
+    return attrs.evolve(
+        notification,
+        channel=ContactChannel.EMAIL,
+        recipient=notification.email,
+        body=f"Dear {name},\n\n{text}\n" if name else text,
+    )
 
 
 def default_renderer() -> MessageRenderer:

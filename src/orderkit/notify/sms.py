@@ -22,7 +22,7 @@ from attrs import frozen
 
 from orderkit.domain.values import ContactChannel
 from orderkit.errors import InvalidField, InvalidSettings, NotificationError, SmsTooLong
-from orderkit.notify.render import MessageRenderer, default_renderer
+from orderkit.notify.render import MessageRenderer, as_email, default_renderer
 from orderkit.ports import Notification, Notifier, OptOutList, SmsSender
 
 __all__ = [
@@ -203,7 +203,7 @@ class SmsNotifier:
             log.info("order %s: customer opted out of SMS", notification.order_id)
             if notification.email is None or self.fallback is None:
                 return  # nowhere else to say it: say nothing
-            self._to_fallback(_as_email(notification))
+            self._to_fallback(as_email(notification))
             return
         if self.fallback is None:
             raise NotificationError(
@@ -230,7 +230,7 @@ class SmsNotifier:
                     notification.kind,
                     segments.segments,
                 )
-                self._to_fallback(_as_email(notification))
+                self._to_fallback(as_email(notification))
                 return
             raise SmsTooLong(
                 f"{notification.kind} for order {notification.order_id} needs "
@@ -238,15 +238,3 @@ class SmsNotifier:
                 f"at most {self.max_segments} are allowed"
             )
         self.sender.send_sms(notification.recipient, text, key=notification.key)
-
-
-def _as_email(notification: Notification) -> Notification:
-    """An SMS notification turned into the e-mail to the same customer (greeting them)."""
-    text = str(notification.facts.get("text", notification.body))
-    name = notification.facts.get("customer_name")
-    return attrs.evolve(
-        notification,
-        channel=ContactChannel.EMAIL,
-        recipient=notification.email or notification.recipient,
-        body=f"Dear {name},\n\n{text}\n" if name else text,
-    )

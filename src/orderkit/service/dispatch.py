@@ -46,6 +46,7 @@ __all__ = ["DispatchReport", "Dispatcher", "current_seq", "handler_name"]
 
 E = TypeVar("E", bound=DomainEvent)
 Handler = Callable[[Any], None]
+Wants = Callable[[type[DomainEvent]], bool]
 
 log = logging.getLogger("orderkit.dispatch")
 
@@ -123,14 +124,21 @@ class Dispatcher:
         self.retry_delay = retry_delay
         self.max_retry_delay = max_retry_delay
         self.lease = lease
-        self._handlers: list[tuple[type[DomainEvent], str, Handler]] = []
+        self._handlers: list[tuple[type[DomainEvent], str, Handler, Wants | None]] = []
         self._by_type: dict[type[DomainEvent], tuple[tuple[str, Handler], ...]] = {}
         self._dispatching = threading.local()
 
     def subscribe(
-        self, event_type: type[E], handler: Callable[[E], None], *, name: str | None = None
+        self,
+        event_type: type[E],
+        handler: Callable[[E], None],
+        *,
+        name: str | None = None,
+        wants: Wants | None = None,
     ) -> None:
-        """Call ``handler(event)`` for every committed event that is an ``event_type``.
+        """Call ``handler(event)`` for every committed event that is an ``event_type``
+        (and, with ``wants``, whose class ``wants(cls)`` accepts: events it refuses cost
+        the handler nothing, not even a processed mark).
 
         ``name`` identifies the handler in the processed-events record and in
         dead letters; keep it stable across releases and processes. Without
@@ -139,7 +147,7 @@ class Dispatcher:
         """
         if not (isinstance(event_type, type) and issubclass(event_type, DomainEvent)):
             raise TypeError(f"{event_type!r} is not a DomainEvent class")
-        taken = {existing for _, existing, _ in self._handlers}
+        taken = {existing for _, existing, _, _ in self._handlers}
         if name is not None and name in taken:
             raise InvalidSettings(
                 "another handler is subscribed under this name", field="name", value=name
@@ -153,17 +161,21 @@ class Dispatcher:
             while key in taken:
                 count += 1
                 key = f"{base}#{count}"
-        self._handlers.append((event_type, key, handler))
+        self._handlers.append((event_type, key, handler, wants))
         self._by_type.clear()
 
     def handler_names(self) -> list[str]:
         """The names of the subscribed handlers, in subscription order."""
-        return [name for _, name, _ in self._handlers]
+        return [name for _, name, _, _ in self._handlers]
 
     def _handlers_for(self, event_type: type[DomainEvent]) -> tuple[tuple[str, Handler], ...]:
         handlers = self._by_type.get(event_type)
         if handlers is None:
-            handlers = tuple((n, h) for t, n, h in self._handlers if issubclass(event_type, t))
+            handlers = tuple(
+                (n, h)
+                for t, n, h, wants in self._handlers
+                if issubclass(event_type, t) and (wants is None or wants(event_type))
+            )
             self._by_type[event_type] = handlers
         return handlers
 

@@ -6,7 +6,7 @@ handlers; one worker is SIGKILLed midway. Afterwards every committed event has b
 delivered to each recording handler exactly once (re-deliveries after the kill are
 de-duplicated by the handler, and counted), in commit order per order, nothing is left
 pending and nothing is dead. ``ORDERKIT_PG_SCALE_ORDERS`` sets the number of orders
-(default 120; ``nox -s postgres`` runs 10,000).
+(default 80; ``nox -s postgres`` runs 10,000).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import orderkit as ok
 from pg_scale_worker import SETTINGS, SKUS, TABLES
 
 WORKER = str(Path(__file__).with_name("pg_scale_worker.py"))
-ORDERS = int(os.environ.get("ORDERKIT_PG_SCALE_ORDERS", "120"))
+ORDERS = int(os.environ.get("ORDERKIT_PG_SCALE_ORDERS", "80"))
 PRODUCERS = 4
 DISPATCHERS = 8
 TIMEOUT = float(os.environ.get("ORDERKIT_PG_SCALE_TIMEOUT", "600"))

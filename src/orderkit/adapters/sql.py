@@ -141,6 +141,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             f"CREATE INDEX {table}_by_state ON {table} (state, created_at, id)",
         )
     ),
+    # 6: the head of each order's queue of undelivered events, found by index (claims)
+    (
+        "CREATE INDEX outbox_pending_by_aggregate ON outbox (aggregate_id, seq) "
+        "WHERE dispatched_at IS NULL",
+    ),
 )
 """Ordered migrations; migration ``n`` (1-based) brings the schema to version ``n``."""
 
